@@ -1,0 +1,3 @@
+from hive_mcp.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""Where hive-mcp keeps things: ``HIVE_MCP_HOME``, its config file, the agents folder.
+
+Precedence: environment variables, then ``$HIVE_MCP_HOME/config.yaml``, then
+defaults. ``HIVE_MCP_HOME`` defaults to the per-user data folder
+(``~/.local/share/hive-mcp`` on Linux); two homes share nothing.
+The agents folder defaults to ``./graph`` when present, else the example
+agents shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+import pydantic
+import yaml
+
+from hive_mcp.errors import UsageError
+
+__all__ = ["ConfigFile", "Settings", "bundled_agents_dir"]
+
+CONFIG_NAME = "config.yaml"
+STORE_NAME = "store.db"
+
+
+class ConfigFile(pydantic.BaseModel):
+    """The keys ``config.yaml`` may set."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    agents_dir: str | None = None
+
+
+def bundled_agents_dir() -> Path:
+    """The example agents that ship with hive-mcp."""
+    packaged = Path(str(resources.files("hive_mcp"))) / "_bundled_graph"
+    if packaged.is_dir():
+        return packaged
+    # An editable (development) install: the repository's own graph/ folder.
+    return Path(__file__).resolve().parent.parent / "graph"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations for one process."""
+
+    home: Path
+    agents_dir: Path
+
+    @property
+    def store_path(self) -> Path:
+        return self.home / STORE_NAME
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+        """Resolve settings from ``env`` (default ``os.environ``) and the config file."""
+        env = os.environ if env is None else env
+        cwd = Path.cwd() if cwd is None else cwd
+        home = Path(env.get("HIVE_MCP_HOME") or platformdirs.user_data_dir("hive-mcp"))
+        home = home.expanduser()
+        file = _read_config(home / CONFIG_NAME)
+        agents = env.get("HIVE_MCP_AGENTS") or file.agents_dir
+        if agents:
+            agents_dir = (cwd / Path(agents).expanduser()).resolve()
+        elif (cwd / "graph").is_dir():
+            agents_dir = cwd / "graph"
+        else:
+            agents_dir = bundled_agents_dir()
+        return cls(home=home, agents_dir=agents_dir)
+
+
+def _read_config(path: Path) -> ConfigFile:
+    if not path.is_file():
+        return ConfigFile()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return ConfigFile.model_validate(data)
+    except (OSError, yaml.YAMLError, pydantic.ValidationError) as exc:
+        raise UsageError(f"{path}: the config file is not valid: {exc}") from None

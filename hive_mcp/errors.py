@@ -1,0 +1,93 @@
+"""The one exception hierarchy of hive-mcp.
+
+Every error a user can cause carries a message that says what to change.
+
+    HiveError
+    ├── UsageError                 the caller got something wrong; fix the input
+    │   ├── AgentFileError         an agent file does not load or validate
+    │   ├── UnknownAgentError      no agent by that name
+    │   ├── UnknownExecutionError  no execution with that id
+    │   └── InputError             execution input does not fit the agent
+    ├── RunError                   something failed while running
+    │   ├── NodeError              a node failed (after its retries)
+    │   ├── ExpressionError        an edge condition could not be evaluated
+    │   ├── GraphRunError          the graph cannot go on (no edge, max_steps, ...)
+    │   └── StoreError             the store cannot be opened, read or written
+    └── ControlFlow                not failures: signals that change the flow
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentFileError",
+    "ControlFlow",
+    "ExpressionError",
+    "GraphRunError",
+    "HiveError",
+    "InputError",
+    "NodeError",
+    "RunError",
+    "StoreError",
+    "UnknownAgentError",
+    "UnknownExecutionError",
+    "UsageError",
+]
+
+
+class HiveError(Exception):
+    """Base of every error hive-mcp raises on purpose."""
+
+
+class UsageError(HiveError):
+    """The caller gave something wrong: the message says what to change."""
+
+
+class AgentFileError(UsageError):
+    """An agent file does not load or does not validate.
+
+    ``problems`` holds one line per problem, each naming the file and the node
+    or edge concerned, so all of them can be fixed in one pass.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{source}: {len(problems)} {noun}:\n{lines}")
+
+
+class UnknownAgentError(UsageError):
+    """No agent is loaded under the requested name."""
+
+
+class UnknownExecutionError(UsageError):
+    """No execution with the requested id exists in the store."""
+
+
+class InputError(UsageError):
+    """The input given to an execution does not fit the agent."""
+
+
+class RunError(HiveError):
+    """Something failed while running an execution."""
+
+
+class NodeError(RunError):
+    """A node failed; raised by node code or reported after its retries."""
+
+
+class ExpressionError(RunError):
+    """An edge condition failed to parse or to evaluate."""
+
+
+class GraphRunError(RunError):
+    """The graph cannot continue: no edge fires, max_steps reached, a write conflict."""
+
+
+class StoreError(RunError):
+    """The store cannot be opened, read or written."""
+
+
+class ControlFlow(HiveError):
+    """Base of signals that change the flow of a run rather than fail it."""

@@ -1,0 +1,46 @@
+"""Agent graphs: the spec and file format, validation, and the executor."""
+
+from hive_mcp.graph._agent import Agent
+from hive_mcp.graph._executor import DEFAULT_NODE_TYPES, EdgeDecider, GraphExecutor
+from hive_mcp.graph._expr import Expression, compile_expression
+from hive_mcp.graph._loader import AgentCatalog, discover_agent_files, load_agent, load_catalog
+from hive_mcp.graph._spec import (
+    Constraint,
+    EdgeCondition,
+    EdgeSpec,
+    EntryPointSpec,
+    Goal,
+    GraphDefaults,
+    GraphSpec,
+    NodeSpec,
+    NodeType,
+    SuccessCriterion,
+)
+from hive_mcp.graph._topology import Topology
+from hive_mcp.graph._validate import check_agent, find_problems
+
+__all__ = [
+    "DEFAULT_NODE_TYPES",
+    "Agent",
+    "AgentCatalog",
+    "Constraint",
+    "EdgeCondition",
+    "EdgeDecider",
+    "EdgeSpec",
+    "EntryPointSpec",
+    "Expression",
+    "Goal",
+    "GraphDefaults",
+    "GraphExecutor",
+    "GraphSpec",
+    "NodeSpec",
+    "NodeType",
+    "SuccessCriterion",
+    "Topology",
+    "check_agent",
+    "compile_expression",
+    "discover_agent_files",
+    "find_problems",
+    "load_agent",
+    "load_catalog",
+]

@@ -1,0 +1,65 @@
+"""A loaded agent: its spec, where it came from, and its derived topology."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from hive_mcp.errors import InputError
+from hive_mcp.graph._spec import GraphSpec
+from hive_mcp.graph._topology import Topology
+
+__all__ = ["Agent"]
+
+
+@dataclass(frozen=True, eq=False)
+class Agent:
+    """A validated ``GraphSpec`` plus the file it came from (``None`` if built in Python).
+
+    Function nodes resolve ``module:callable`` against the file's folder first.
+    """
+
+    spec: GraphSpec
+    source: Path | None = field(default=None)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder local modules of function nodes are looked up in."""
+        return self.source.parent if self.source is not None else None
+
+    @property
+    def label(self) -> str:
+        """How messages name this agent's definition."""
+        return str(self.source) if self.source is not None else f"agent {self.spec.name!r}"
+
+    @cached_property
+    def topology(self) -> Topology:
+        return Topology(self.spec)
+
+    @cached_property
+    def _input_validator(self) -> jsonschema.protocols.Validator:
+        schema = self.spec.effective_input_schema()
+        validator_class = jsonschema.validators.validator_for(schema)
+        return validator_class(schema)
+
+    def check_input(self, data: Any) -> dict[str, Any]:
+        """Return ``data`` if it fits the input schema; else ``InputError`` with field paths."""
+        if not isinstance(data, dict):
+            raise InputError(
+                f"the input of agent {self.name!r} must be a JSON object, not {type(data).__name__}"
+            )
+        errors = sorted(self._input_validator.iter_errors(data), key=lambda e: list(e.path))
+        if errors:
+            lines = "; ".join(
+                f"{'/'.join(str(p) for p in e.path) or '(top level)'}: {e.message}" for e in errors
+            )
+            raise InputError(f"the input does not fit agent {self.name!r}: {lines}")
+        return data

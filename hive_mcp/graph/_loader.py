@@ -1,0 +1,154 @@
+"""Agent files: reading YAML/JSON, reporting their mistakes, finding them in a folder.
+
+A folder of agents holds agent files directly (``name.yaml``, ``.yml``,
+``.json``) or one folder per agent with an ``agent.yaml`` (or ``.yml``,
+``.json``) inside, next to the Python modules its function nodes use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from hive_mcp.errors import AgentFileError, UnknownAgentError
+from hive_mcp.graph._agent import Agent
+from hive_mcp.graph._spec import GraphSpec
+from hive_mcp.graph._validate import check_agent
+
+__all__ = ["AgentCatalog", "discover_agent_files", "load_agent", "load_catalog"]
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def load_agent(path: str | Path) -> Agent:
+    """Read, parse and validate one agent file; raise ``AgentFileError`` on any problem."""
+    path = Path(path)
+    label = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AgentFileError(label, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    data = _parse(label, path.suffix.lower(), text)
+    if not isinstance(data, dict):
+        raise AgentFileError(
+            label, [f"the file must hold a mapping (name, nodes, edges, ...), not {_kind(data)}"]
+        )
+    try:
+        spec = GraphSpec.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise AgentFileError(label, [_describe(err, data) for err in exc.errors()]) from None
+    return check_agent(Agent(spec=spec, source=path))
+
+
+def _parse(label: str, suffix: str, text: str) -> Any:
+    if suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AgentFileError(
+                label, [f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise AgentFileError(label, [f"invalid YAML{where}: {problem}"]) from None
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def _describe(err: Any, data: dict[str, Any]) -> str:
+    """Phrase one pydantic error with a readable location (``nodes[2] 'id'.field``)."""
+    parts: list[str] = []
+    current: Any = data
+    for item in err["loc"]:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(current, list) and item < len(current):
+                current = current[item]
+                if isinstance(current, dict) and isinstance(current.get("id"), str):
+                    label += f" ({current['id']!r})"
+            else:
+                current = None
+            parts.append(label)
+        else:
+            parts.append(f".{item}" if parts else str(item))
+            current = current.get(item) if isinstance(current, dict) else None
+    where = "".join(parts) or "top level"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown field; check its spelling or remove it"
+    if err["type"] == "missing":
+        return f"{where}: required field is missing"
+    return f"{where}: {err['msg']}"
+
+
+def discover_agent_files(folder: str | Path) -> list[Path]:
+    """Agent files in ``folder``, sorted: ``*.yaml`` files and ``*/agent.yaml`` files."""
+    folder = Path(folder)
+    found: list[Path] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and entry.suffix.lower() in SUFFIXES:
+            found.append(entry)
+        elif entry.is_dir():
+            found += [entry / f"agent{s}" for s in SUFFIXES if (entry / f"agent{s}").is_file()]
+    return found
+
+
+@dataclass
+class AgentCatalog:
+    """The agents of one folder, with the files that failed to load kept apart."""
+
+    folder: Path | None = None
+    agents: dict[str, Agent] = field(default_factory=dict)
+    errors: list[AgentFileError] = field(default_factory=list)
+
+    def get(self, name: str) -> Agent:
+        """Return the agent called ``name``; ``UnknownAgentError`` lists the known ones."""
+        try:
+            return self.agents[name]
+        except KeyError:
+            known = ", ".join(sorted(self.agents)) or "none"
+            where = f" in {self.folder}" if self.folder else ""
+            broken = f" ({len(self.errors)} agent files failed to load)" if self.errors else ""
+            raise UnknownAgentError(
+                f"no agent {name!r}{where}; known agents: {known}{broken}"
+            ) from None
+
+    def add(self, agent: Agent) -> None:
+        """Add an agent, refusing a second agent with the same name."""
+        if agent.name in self.agents:
+            first = self.agents[agent.name].label
+            raise AgentFileError(
+                agent.label, [f"agent name {agent.name!r} is already used by {first}; rename one"]
+            )
+        self.agents[agent.name] = agent
+
+    def __iter__(self) -> Iterator[Agent]:
+        return iter(self.agents.values())
+
+
+def load_catalog(folder: str | Path) -> AgentCatalog:
+    """Load every agent of ``folder``; files with problems go to ``errors``."""
+    folder = Path(folder)
+    catalog = AgentCatalog(folder=folder)
+    if not folder.is_dir():
+        catalog.errors.append(
+            AgentFileError(str(folder), ["the agents folder does not exist or is not a folder"])
+        )
+        return catalog
+    for path in discover_agent_files(folder):
+        try:
+            catalog.add(load_agent(path))
+        except AgentFileError as exc:
+            catalog.errors.append(exc)
+    return catalog

@@ -1,0 +1,232 @@
+"""The agent graph model: Goal, NodeSpec, EdgeSpec, EntryPointSpec, GraphSpec.
+
+These pydantic models are both the Python API and the schema of agent files
+(YAML or JSON): ``GraphSpec.model_validate(yaml.safe_load(...))`` and
+``GraphSpec(name=..., nodes=[...], edges=[...])`` build the same object.
+Unknown fields are refused so a typo in a file is reported, not ignored.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Constraint",
+    "EdgeCondition",
+    "EdgeSpec",
+    "EntryPointSpec",
+    "Goal",
+    "GraphDefaults",
+    "GraphSpec",
+    "NodeSpec",
+    "NodeType",
+    "SuccessCriterion",
+]
+
+_ID = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _named_items(value: Any, prefix: str) -> Any:
+    # Criteria and constraints may be written as plain strings.
+    if isinstance(value, list):
+        return [
+            {"id": f"{prefix}{i + 1}", "description": item} if isinstance(item, str) else item
+            for i, item in enumerate(value)
+        ]
+    return value
+
+
+class SuccessCriterion(_Model):
+    """One measurable sign that the goal is met."""
+
+    id: str
+    description: str
+    metric: str | None = None
+    target: Any = None
+    weight: float = 1.0
+
+
+class Constraint(_Model):
+    """A rule the agent must (hard) or should (soft) keep."""
+
+    id: str
+    description: str
+    kind: Literal["hard", "soft"] = "hard"
+
+
+class Goal(_Model):
+    """What the agent is for, how success is judged and what it must not do."""
+
+    description: str = ""
+    success_criteria: list[SuccessCriterion] = Field(default_factory=list)
+    constraints: list[Constraint] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strings_to_items(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            data["success_criteria"] = _named_items(data.get("success_criteria", []), "criterion")
+            data["constraints"] = _named_items(data.get("constraints", []), "constraint")
+        return data
+
+
+class NodeType(StrEnum):
+    """How a node does its work."""
+
+    FUNCTION = "function"
+    EVENT_LOOP = "event_loop"
+
+
+class NodeSpec(_Model):
+    """One step of the graph and its contract with shared memory.
+
+    A node reads ``input_keys`` and must write every key of ``output_keys``
+    except those in ``nullable_output_keys``; it may write nothing else.
+    """
+
+    id: str = Field(pattern=_ID)
+    name: str | None = None
+    description: str = ""
+    type: NodeType = NodeType.EVENT_LOOP
+    function: str | None = Field(
+        default=None, description="For function nodes: 'module:callable', sync or async."
+    )
+    input_keys: list[str] = Field(default_factory=list)
+    output_keys: list[str] = Field(default_factory=list)
+    nullable_output_keys: list[str] = Field(default_factory=list)
+    max_retries: int | None = Field(default=None, ge=0)
+    retry_backoff_seconds: float | None = Field(default=None, ge=0)
+    max_node_visits: int | None = Field(default=None, ge=1)
+    client_facing: bool = False
+    tools: list[str] = Field(default_factory=list)
+    model: str | None = None
+    system_prompt: str | None = None
+    success_criteria: str | None = None
+    max_iterations: int | None = Field(default=None, ge=1)
+    judge: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class EdgeCondition(StrEnum):
+    """When an edge fires, given how its source node ended."""
+
+    ALWAYS = "always"
+    ON_SUCCESS = "on_success"
+    ON_FAILURE = "on_failure"
+    CONDITIONAL = "conditional"
+    LLM_DECIDE = "llm_decide"
+
+
+class EdgeSpec(_Model):
+    """A directed edge; ``expression`` alone implies ``condition: conditional``.
+
+    ``input_mapping`` maps the target's input keys to the memory keys they are
+    read from when the target runs after this edge.
+    """
+
+    source: str
+    target: str
+    condition: EdgeCondition = EdgeCondition.ON_SUCCESS
+    expression: str | None = None
+    priority: int = 0
+    input_mapping: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expression_implies_conditional(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("expression") and "condition" not in data:
+            data = {**data, "condition": EdgeCondition.CONDITIONAL.value}
+        return data
+
+    @property
+    def label(self) -> str:
+        """How messages name this edge."""
+        return f"edge {self.source} -> {self.target}"
+
+
+class EntryPointSpec(_Model):
+    """A way an execution can start: by hand, a webhook, a timer or an event."""
+
+    id: str = Field(pattern=_ID)
+    name: str | None = None
+    entry_node: str | None = Field(
+        default=None, description="Node to start at; the graph's entry_node when omitted."
+    )
+    trigger: Literal["manual", "webhook", "timer", "event"] = "manual"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class GraphDefaults(_Model):
+    """Values a node gets when it does not set its own."""
+
+    model: str | None = None
+    max_retries: int = Field(default=2, ge=0)
+    retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    max_node_visits: int = Field(default=1, ge=1)
+    max_iterations: int = Field(default=50, ge=1)
+
+
+class GraphSpec(_Model):
+    """A whole agent: its goal, its nodes and edges, and how it starts and ends."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,47}$")
+    description: str = ""
+    version: str = "1"
+    goal: Goal = Field(default_factory=Goal)
+    input_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON Schema of the input; by default the entry node's input_keys.",
+    )
+    entry_node: str
+    terminal_nodes: list[str] = Field(min_length=1)
+    entry_points: list[EntryPointSpec] = Field(default_factory=list)
+    max_steps: int = Field(default=100, ge=1)
+    defaults: GraphDefaults = Field(default_factory=GraphDefaults)
+    nodes: list[NodeSpec] = Field(min_length=1)
+    edges: list[EdgeSpec] = Field(default_factory=list)
+
+    def node(self, node_id: str) -> NodeSpec:
+        """Return the node with ``node_id``; ``KeyError`` when there is none."""
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def max_retries(self, node: NodeSpec) -> int:
+        """Retries allowed for ``node``, after the graph defaults."""
+        return node.max_retries if node.max_retries is not None else self.defaults.max_retries
+
+    def retry_backoff(self, node: NodeSpec) -> float:
+        """Base backoff in seconds between retries of ``node``."""
+        if node.retry_backoff_seconds is not None:
+            return node.retry_backoff_seconds
+        return self.defaults.retry_backoff_seconds
+
+    def max_visits(self, node: NodeSpec) -> int:
+        """How many times ``node`` may be entered through edges."""
+        if node.max_node_visits is not None:
+            return node.max_node_visits
+        return self.defaults.max_node_visits
+
+    def effective_input_schema(self) -> dict[str, Any]:
+        """The declared input schema, or one built from the entry node's input keys."""
+        if self.input_schema is not None:
+            return self.input_schema
+        try:
+            keys = self.node(self.entry_node).input_keys
+        except KeyError:
+            keys = []
+        return {
+            "type": "object",
+            "properties": {key: {} for key in keys},
+            "required": list(keys),
+        }

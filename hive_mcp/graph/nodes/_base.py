@@ -1,0 +1,68 @@
+"""What every node type implements, and what it is given and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hive_mcp.events import EventType
+from hive_mcp.graph._spec import GraphSpec, NodeSpec
+
+if TYPE_CHECKING:
+    from hive_mcp.graph._agent import Agent
+
+__all__ = ["Node", "NodeContext", "NodeFactory", "NodeResult", "NodeStatus"]
+
+
+class NodeStatus(StrEnum):
+    """How a node ended (the seeds' exit statuses)."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    STALLED = "stalled"
+    ESCALATED = "escalated"
+    GUARD_FAILURE = "guard_failure"
+
+
+@dataclass(slots=True, kw_only=True)
+class NodeContext:
+    """Everything a node run may read; ``emit`` records an event for this node."""
+
+    execution_id: str
+    node: NodeSpec
+    graph: GraphSpec
+    inputs: dict[str, Any]
+    memory: Mapping[str, Any]
+    attempt: int
+    visit: int
+    emit: Callable[[EventType, dict[str, Any]], None]
+
+
+@dataclass(slots=True, kw_only=True)
+class NodeResult:
+    """Outcome of one attempt of a node.
+
+    ``retryable=False`` tells the executor that trying again cannot help.
+    """
+
+    status: NodeStatus
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    retryable: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.status is NodeStatus.SUCCESS
+
+
+class Node(Protocol):
+    """A runnable node; one instance serves every visit of its node spec."""
+
+    async def run(self, ctx: NodeContext) -> NodeResult:
+        """Do one attempt of the node's work."""
+        ...
+
+
+NodeFactory = Callable[[NodeSpec, "Agent"], Node]

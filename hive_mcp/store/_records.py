@@ -1,0 +1,73 @@
+"""What the store keeps: execution records, checkpoints and write batches."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from hive_mcp.events import Event
+
+__all__ = ["Checkpoint", "ExecutionRecord", "ExecutionStatus", "WriteBatch"]
+
+
+class ExecutionStatus(StrEnum):
+    """Where an execution is in its life; the last three are final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING_FOR_INPUT = "waiting_for_input"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
+
+
+class ExecutionRecord(BaseModel):
+    """One execution of an agent, as stored."""
+
+    id: str
+    agent: str
+    status: ExecutionStatus = ExecutionStatus.PENDING
+    input: dict[str, Any] = Field(default_factory=dict)
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    current_node: str | None = None
+    path: list[str] = Field(default_factory=list)
+    entry_point: str | None = None
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+
+
+class Checkpoint(BaseModel):
+    """The executor's resumable state after a node completed.
+
+    ``event_seq`` is the sequence number of the ``checkpoint_written`` event
+    committed in the same transaction, so every event up to it is stored.
+    """
+
+    execution_id: str
+    event_seq: int
+    state: dict[str, Any]
+    created_at: float = Field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Everything one transaction writes: events, checkpoints and execution upserts."""
+
+    events: list[Event] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    executions: list[ExecutionRecord] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.checkpoints or self.executions)

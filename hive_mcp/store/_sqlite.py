@@ -1,0 +1,238 @@
+"""The default store: one SQLite file in WAL mode.
+
+All database work runs in a worker thread, one call at a time, so the event
+loop never blocks on disk. ``path=":memory:"`` gives a private in-memory store
+with the same code, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from hive_mcp.errors import StoreError
+from hive_mcp.events import Event, EventType
+from hive_mcp.store._records import Checkpoint, ExecutionRecord, ExecutionStatus, WriteBatch
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_agent ON executions (agent, created_at);
+CREATE INDEX IF NOT EXISTS executions_by_time ON executions (created_at);
+CREATE TABLE IF NOT EXISTS events (
+    execution_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    node_id TEXT,
+    timestamp REAL NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (execution_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    execution_id TEXT NOT NULL,
+    event_seq INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (execution_id, event_seq)
+) WITHOUT ROWID;
+"""
+
+T = TypeVar("T")
+
+
+class SQLiteStore:
+    """A ``Store`` on one SQLite file (created, with its folder, when missing)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._limiter = anyio.CapacityLimiter(1)
+        self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        where = "in memory" if self.path == ":memory:" else self.path
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open the store at {where}: {exc}. Check the folder exists and is "
+                "writable, or point HIVE_MCP_HOME at another folder."
+            ) from exc
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store at {where} has schema version {version}, newer than this "
+                    f"hive-mcp understands ({SCHEMA_VERSION}). Upgrade hive-mcp, or point "
+                    "HIVE_MCP_HOME at another folder."
+                )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(
+                f"the store at {where} is not a readable hive-mcp store ({exc}). Move the "
+                "file aside to start a new store, or point HIVE_MCP_HOME at another folder."
+            ) from exc
+        return conn
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def guarded() -> T:
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"store {self.path}: {exc}") from exc
+
+        return await anyio.to_thread.run_sync(guarded, limiter=self._limiter)
+
+    async def write(self, batch: WriteBatch) -> None:
+        """Write the batch in one transaction."""
+        events = [
+            (e.execution_id, e.seq, e.type.value, e.node_id, e.timestamp, json.dumps(e.data))
+            for e in batch.events
+        ]
+        checkpoints = [
+            (c.execution_id, c.event_seq, c.created_at, json.dumps(c.state))
+            for c in batch.checkpoints
+        ]
+        executions = [
+            (r.id, r.agent, r.status.value, r.created_at, r.model_dump_json())
+            for r in batch.executions
+        ]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if executions:
+                    conn.executemany(
+                        "INSERT INTO executions (id, agent, status, created_at, body) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                        "status = excluded.status, body = excluded.body",
+                        executions,
+                    )
+                if events:
+                    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", events)
+                if checkpoints:
+                    conn.executemany("INSERT INTO checkpoints VALUES (?, ?, ?, ?)", checkpoints)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        await self._call(run)
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """Return the execution, or ``None``."""
+        row = await self._call(
+            lambda c: c.execute(
+                "SELECT body FROM executions WHERE id = ?", (execution_id,)
+            ).fetchone()
+        )
+        return None if row is None else ExecutionRecord.model_validate_json(row[0])
+
+    async def list_executions(
+        self,
+        *,
+        agent: str | None = None,
+        statuses: Collection[ExecutionStatus] | None = None,
+        limit: int = 100,
+    ) -> list[ExecutionRecord]:
+        """Return executions, newest first."""
+        sql = "SELECT body FROM executions"
+        clauses: list[str] = []
+        params: list[Any] = []
+        if agent is not None:
+            clauses.append("agent = ?")
+            params.append(agent)
+        if statuses:
+            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(s.value for s in statuses)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY created_at DESC, id LIMIT ?"
+        params.append(limit)
+        rows = await self._call(lambda c: c.execute(sql, params).fetchall())
+        return [ExecutionRecord.model_validate_json(r[0]) for r in rows]
+
+    async def read_events(
+        self,
+        execution_id: str,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        types: Collection[EventType] | None = None,
+    ) -> list[Event]:
+        """Return stored events with ``seq > after``, in order."""
+        sql = (
+            "SELECT seq, type, node_id, timestamp, data FROM events "
+            "WHERE execution_id = ? AND seq > ?"
+        )
+        params: list[Any] = [execution_id, after]
+        if types:
+            sql += f" AND type IN ({', '.join('?' * len(types))})"
+            params.extend(t.value for t in types)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
+        rows = await self._call(lambda c: c.execute(sql, params).fetchall())
+        return [
+            Event(
+                execution_id=execution_id,
+                seq=seq,
+                type=EventType(kind),
+                node_id=node_id,
+                timestamp=ts,
+                data=json.loads(data),
+            )
+            for seq, kind, node_id, ts, data in rows
+        ]
+
+    async def last_seq(self, execution_id: str) -> int:
+        """Return the highest stored sequence number of the execution."""
+        row = await self._call(
+            lambda c: c.execute(
+                "SELECT MAX(seq) FROM events WHERE execution_id = ?", (execution_id,)
+            ).fetchone()
+        )
+        return int(row[0] or 0)
+
+    async def last_checkpoint(self, execution_id: str) -> Checkpoint | None:
+        """Return the newest checkpoint of the execution."""
+        row = await self._call(
+            lambda c: c.execute(
+                "SELECT event_seq, created_at, state FROM checkpoints "
+                "WHERE execution_id = ? ORDER BY event_seq DESC LIMIT 1",
+                (execution_id,),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        event_seq, created_at, state = row
+        return Checkpoint(
+            execution_id=execution_id,
+            event_seq=event_seq,
+            created_at=created_at,
+            state=json.loads(state),
+        )
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._call(lambda c: c.close())
