@@ -7,7 +7,10 @@ from collections import Counter
 from typing import Any
 
 DEFAULT_LIMIT = 160
-STOPWORDS = frozenset("a an and are as at be but by did for in is it of on or the this to was".split())
+STOPWORDS = frozenset(
+    {"a", "an", "and", "are", "as", "at", "be", "but", "by", "did", "for", "in", "is", "it"}
+    | {"of", "on", "or", "the", "this", "to", "was"}
+)
 
 
 def prepare(text: str, ctx: Any) -> dict[str, Any]:

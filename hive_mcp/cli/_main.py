@@ -50,10 +50,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HiveError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BaseExceptionGroup as group:
+        # Raised from inside a task group: report our own errors plainly.
+        ours, rest = group.split(HiveError)
+        if ours is None or rest is not None:
+            raise
+        for exc in _leaves(ours):
+            print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return found
 
 
 def _parser() -> argparse.ArgumentParser:

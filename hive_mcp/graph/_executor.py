@@ -2,11 +2,9 @@
 
 Per node: count the visit (a retry is not a visit), clear its nullable outputs
 when revisited, read its inputs, run it with retries and backoff, check its
-output contract, write its outputs, choose the next edges, checkpoint. Edge
-choice: forward edges by priority, the firing ones of the top priority win
-(several means fan-out); only when no forward edge fires are feedback edges
-tried, one at most. An edge into a node that has used up ``max_node_visits``
-is skipped. Terminal nodes end their line of the walk.
+output contract, write its outputs, choose the next edges (the rules are in
+``_topology``), checkpoint. An edge into a node that has used up
+``max_node_visits`` is skipped. Terminal nodes end their line of the walk.
 """
 
 from __future__ import annotations
@@ -443,17 +441,15 @@ class GraphExecutor:
     ) -> list[EdgeSpec]:
         view = cursor.view()
         chosen: list[EdgeSpec] = []
-        for edge in self.topology.forward_edges(node.id):
-            if chosen and edge.priority < chosen[0].priority:
+        for edge in self.topology.choice_order(node.id):
+            feedback = self.topology.is_feedback(edge)
+            if chosen and (feedback or edge.priority < chosen[0].priority):
                 break
             if await self._fires(edge, result, view) and self._has_visits(eid, state, edge):
+                if feedback:
+                    return [edge]
                 chosen.append(edge)
-        if chosen:
-            return chosen
-        for edge in self.topology.loop_edges(node.id):
-            if await self._fires(edge, result, view) and self._has_visits(eid, state, edge):
-                return [edge]
-        return []
+        return chosen
 
     def _has_visits(self, eid: str, state: RunState, edge: EdgeSpec) -> bool:
         limit = self.spec.max_visits(self.spec.node(edge.target))

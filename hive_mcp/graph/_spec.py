@@ -9,9 +9,10 @@ Unknown fields are refused so a typo in a file is reported, not ignored.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from functools import partial
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 __all__ = [
     "Constraint",
@@ -62,20 +63,26 @@ class Constraint(_Model):
 
 
 class Goal(_Model):
-    """What the agent is for, how success is judged and what it must not do."""
+    """What the agent is for, how success is judged and what it must not do.
+
+    Criteria and constraints may be plain strings; they get ids by position.
+    """
 
     description: str = ""
-    success_criteria: list[SuccessCriterion] = Field(default_factory=list)
-    constraints: list[Constraint] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _strings_to_items(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            data["success_criteria"] = _named_items(data.get("success_criteria", []), "criterion")
-            data["constraints"] = _named_items(data.get("constraints", []), "constraint")
-        return data
+    success_criteria: Annotated[
+        list[SuccessCriterion],
+        BeforeValidator(
+            partial(_named_items, prefix="criterion"),
+            json_schema_input_type=list[SuccessCriterion | str],
+        ),
+    ] = Field(default_factory=list)
+    constraints: Annotated[
+        list[Constraint],
+        BeforeValidator(
+            partial(_named_items, prefix="constraint"),
+            json_schema_input_type=list[Constraint | str],
+        ),
+    ] = Field(default_factory=list)
 
 
 class NodeType(StrEnum):

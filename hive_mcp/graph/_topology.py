@@ -5,10 +5,14 @@ Rules (shared by validation and the executor):
 - Edges leave a node in priority order, highest first; ties keep file order.
 - A *feedback* edge is one that closes a cycle: found by a depth-first walk
   from the entry nodes, it points at a node still on the walk's stack.
-  Feedback edges rank below every forward edge, as in the reference.
-- When several forward edges of the same (top) priority fire, their targets
-  run in parallel; the *join* is the nearest node every branch reaches, where
-  the branches meet (fan-in) and the walk goes on as one.
+  At equal priority a feedback edge ranks below forward edges, as in the
+  reference; a higher priority puts it first (so a low-priority fallback
+  edge can take over once a loop's node has used up its visits).
+- The first edge in that order that fires decides. A feedback edge is taken
+  alone; a forward edge is taken with every other firing forward edge of the
+  same priority, and their targets run in parallel. The *join* is the
+  nearest node every branch reaches, where the branches meet (fan-in) and
+  the walk goes on as one.
 """
 
 from __future__ import annotations
@@ -85,6 +89,10 @@ class Topology:
     def is_feedback(self, edge: EdgeSpec) -> bool:
         """Whether ``edge`` closes a cycle."""
         return id(edge) in self.feedback_edges
+
+    def choice_order(self, node_id: str) -> list[EdgeSpec]:
+        """Outgoing edges in the order they are tried (see module docstring)."""
+        return sorted(self.out_edges[node_id], key=lambda e: (-e.priority, self.is_feedback(e)))
 
     def forward_edges(self, node_id: str) -> list[EdgeSpec]:
         """Outgoing forward edges of ``node_id``, best priority first."""

@@ -179,6 +179,14 @@ def _check_shape(agent: Agent) -> list[str]:
                 "add an edge onward or list it in terminal_nodes"
             )
     for node_id in topo.node_ids:
+        for edge in topo.loop_edges(node_id):
+            on_loop = topo.reachable_from([edge.target]) & topo.reaching([edge.source])
+            stuck = sorted(n for n in on_loop if spec.max_visits(spec.node(n)) < 2)
+            if stuck:
+                problems.append(
+                    f"feedback {edge.label}: nodes {stuck} on this loop have max_node_visits 1, "
+                    "so the loop can never run; raise max_node_visits on them (or in defaults)"
+                )
         for group in topo.fanout_groups(node_id):
             problems += _check_fanout(agent, node_id, group)
     return problems

@@ -1,0 +1,154 @@
+"""The hive-mcp command line: results on stdout, progress and errors on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hive_mcp.cli._main import main
+
+REPO = Path(__file__).resolve().parent.parent
+TEXT = "The fox ran. The dog ran after the fox. A fox is quick, a dog is not."
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HIVE_MCP_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HIVE_MCP_AGENTS", raising=False)
+    monkeypatch.chdir(REPO)
+    return tmp_path / "home"
+
+
+def test_run_prints_the_output_as_json_on_stdout_and_progress_on_stderr() -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hive_mcp",
+            "run",
+            "text_report",
+            "--input",
+            json.dumps({"text": TEXT}),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout)  # nothing but the JSON on stdout
+    assert output["result"]["words"]["total"] == 17
+    assert "▶ text_report started" in done.stderr
+    assert "⇉ parallel: count_words, measure_sentences (join at compose)" in done.stderr
+    assert done.stderr.rstrip().endswith("■ completed")
+
+
+def test_run_quiet_shows_no_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "text_report", "--quiet", "--input", json.dumps({"text": TEXT})]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["result"]["sentences"]["count"] == 3
+    assert captured.err == ""
+
+
+def test_validate_reports_every_shipped_agent_as_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate"]) == 0
+    assert "ok   text_report" in capsys.readouterr().out
+
+
+def test_validate_a_broken_file_lists_its_problems_and_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(
+        "name: broken\nentry_node: a\nterminal_nodes: [b]\n"
+        "nodes: [{id: a}, {id: b}]\nedges: [{source: a, target: c}]\n"
+    )
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: 1 problem:" in err
+    assert "edge a -> c: target names unknown node 'c'" in err
+
+
+def test_agents_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["agents", "--json"]) == 0
+    (agent,) = json.loads(capsys.readouterr().out)
+    assert agent["name"] == "text_report"
+    assert agent["input_schema"]["required"] == ["text"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "nope"], "error: no agent 'nope' in "),
+        (["run", "text_report", "--input", "{text: 1}"], "error: --input is not valid JSON"),
+        (["run", "text_report", "--input", "[1]"], "must be a JSON object, not list"),
+        (["run", "text_report", "--input", '{"text": ""}'], "text: '' should be non-empty"),
+        (
+            ["run", "text_report", "--input", '{"text": "x"}', "--entry-point", "hook"],
+            "has no entry point 'hook'",
+        ),
+        (["resume", "ex_missing"], "error: no execution 'ex_missing' in the store"),
+    ],
+)
+def test_user_mistakes_exit_2_with_a_message_and_no_traceback(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_corrupt_store_is_reported_clearly_and_left_alone(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home.mkdir(parents=True)
+    (home / "store.db").write_bytes(b"garbage" * 1000)
+    assert main(["run", "text_report", "--input", json.dumps({"text": TEXT})]) == 2
+    err = capsys.readouterr().err
+    assert "is not a readable hive-mcp store" in err and "Traceback" not in err
+    assert (home / "store.db").read_bytes() == b"garbage" * 1000
+
+
+def test_resuming_a_finished_execution_is_refused(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "text_report", "--input", json.dumps({"text": TEXT})]) == 0
+    first_line = capsys.readouterr().err.splitlines()[0]
+    execution_id = first_line.split("execution ")[1].rstrip(")")
+    assert main(["resume", execution_id]) == 2
+    assert (
+        "is already completed; only unfinished executions can be resumed" in capsys.readouterr().err
+    )
+
+
+def test_a_failed_execution_exits_1_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "agents" / "fails"
+    folder.mkdir(parents=True)
+    (folder / "steps.py").write_text("def boom():\n    raise ValueError('no luck')\n")
+    (folder / "agent.yaml").write_text(
+        "name: fails\nentry_node: a\nterminal_nodes: [a]\ndefaults: {max_retries: 0}\n"
+        "nodes: [{id: a, type: function, function: 'steps:boom'}]\n"
+    )
+    monkeypatch.setenv("HIVE_MCP_AGENTS", str(tmp_path / "agents"))
+    assert main(["run", "fails"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "failed: node 'a' failed: ValueError: no luck" in captured.err
+
+
+def test_schema_prints_the_agent_file_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "hive-mcp agent file"
+    assert "nodes" in schema["required"]

@@ -1,0 +1,191 @@
+"""The durable log: numbering, group commits, long-polls, and the SQLite store under it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from hive_mcp.errors import StoreError
+from hive_mcp.events import EventType
+from hive_mcp.store import SCHEMA_VERSION, ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_sequence_numbers_are_per_execution_gap_free_and_ordered(journal: Journal) -> None:
+    for eid in ("a", "b"):
+        journal.begin_execution(ExecutionRecord(id=eid, agent="t"))
+
+    async def producer(eid: str) -> None:
+        for i in range(200):
+            journal.emit(eid, EventType.CUSTOM, data={"i": i})
+            if i % 7 == 0:
+                await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(producer, "a")
+        tg.start_soon(producer, "b")
+    await journal.flush()
+    for eid in ("a", "b"):
+        events = await journal.read(eid, limit=1000)
+        assert [e.seq for e in events] == list(range(1, 201))
+        assert [e.data["i"] for e in events] == list(range(200))
+
+
+async def test_subscribers_see_events_only_after_they_are_committed(journal: Journal) -> None:
+    journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+    with journal.bus.subscribe(execution_id="a") as sub:
+        event = journal.emit("a", EventType.CUSTOM)
+        received = await sub.receive()
+        assert received == event
+        assert await journal.read("a") == [event]
+
+
+async def test_reading_by_cursor_pages_through_the_log(journal: Journal) -> None:
+    journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+    for _ in range(10):
+        journal.emit("a", EventType.CUSTOM)
+    journal.emit("a", EventType.STATUS)
+    await journal.flush()
+    assert [e.seq for e in await journal.read("a", after=3, limit=4)] == [4, 5, 6, 7]
+    assert [e.seq for e in await journal.read("a", types=[EventType.STATUS])] == [11]
+    assert await journal.read("a", after=11) == []
+
+
+async def test_a_long_poll_returns_at_once_when_events_exist(journal: Journal) -> None:
+    journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+    journal.emit("a", EventType.CUSTOM)
+    await journal.flush()
+    with anyio.fail_after(1):
+        events = await journal.wait_events("a", after=0, wait_seconds=30)
+    assert [e.seq for e in events] == [1]
+
+
+async def test_a_long_poll_wakes_when_an_event_arrives(journal: Journal) -> None:
+    journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+    got: list[int] = []
+
+    async def poll() -> None:
+        got.extend(e.seq for e in await journal.wait_events("a", after=0, wait_seconds=30))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(poll)
+        await anyio.wait_all_tasks_blocked()
+        assert got == []
+        journal.emit("a", EventType.CUSTOM)
+    assert got == [1]
+
+
+async def test_a_long_poll_filtered_by_type_ignores_other_events(journal: Journal) -> None:
+    journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+    got: list[int] = []
+
+    async def poll() -> None:
+        events = await journal.wait_events("a", wait_seconds=30, types=[EventType.STATUS])
+        got.extend(e.seq for e in events)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(poll)
+        await anyio.wait_all_tasks_blocked()
+        journal.emit("a", EventType.CUSTOM)
+        await journal.flush()
+        await anyio.wait_all_tasks_blocked()
+        assert got == []
+        journal.emit("a", EventType.STATUS)
+    assert got == [2]
+
+
+async def test_a_long_poll_gives_an_empty_list_when_time_runs_out(journal: Journal) -> None:
+    journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+    assert await journal.wait_events("a", after=0, wait_seconds=0.02) == []
+
+
+async def test_a_checkpoint_and_its_event_are_stored_together(journal: Journal) -> None:
+    journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+    journal.emit("a", EventType.NODE_COMPLETED, node_id="n")
+    checkpoint = await journal.checkpoint("a", {"cursor": "next"})
+    stored = await journal.store.last_checkpoint("a")
+    assert stored == checkpoint
+    events = await journal.read("a")
+    assert events[-1].type is EventType.CHECKPOINT_WRITTEN
+    assert events[-1].seq == checkpoint.event_seq == 2
+
+
+async def test_the_log_survives_reopening_and_numbering_continues(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "store.db"
+    store = SQLiteStore(path)
+    async with Journal(store) as journal:
+        journal.begin_execution(ExecutionRecord(id="a", agent="t", status=ExecutionStatus.RUNNING))
+        for _ in range(3):
+            journal.emit("a", EventType.CUSTOM)
+    await store.close()
+
+    store = SQLiteStore(path)
+    async with Journal(store) as journal:
+        await journal.open_execution("a")
+        assert journal.emit("a", EventType.CUSTOM).seq == 4
+    assert [e.seq for e in await store.read_events("a")] == [1, 2, 3, 4]
+    record = await store.get_execution("a")
+    assert record is not None and record.status is ExecutionStatus.RUNNING
+    await store.close()
+
+
+async def test_executions_are_listed_newest_first_and_filtered(journal: Journal) -> None:
+    for i, (agent, status) in enumerate(
+        [
+            ("x", ExecutionStatus.COMPLETED),
+            ("y", ExecutionStatus.FAILED),
+            ("x", ExecutionStatus.RUNNING),
+        ]
+    ):
+        journal.put_execution(ExecutionRecord(id=f"e{i}", agent=agent, status=status, created_at=i))
+    await journal.flush()
+    store = journal.store
+    assert [r.id for r in await store.list_executions()] == ["e2", "e1", "e0"]
+    assert [r.id for r in await store.list_executions(agent="x")] == ["e2", "e0"]
+    assert [r.id for r in await store.list_executions(statuses=[ExecutionStatus.FAILED])] == ["e1"]
+    assert [r.id for r in await store.list_executions(limit=1)] == ["e2"]
+
+
+async def test_a_duplicate_sequence_number_is_refused_not_overwritten(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    async with Journal(store) as journal:
+        journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+        journal.emit("a", EventType.CUSTOM, data={"first": True})
+    async with Journal(store) as journal:
+        journal.begin_execution(ExecutionRecord(id="a", agent="t"))  # wrongly restarts at 1
+        journal.emit("a", EventType.CUSTOM)
+        with pytest.raises(StoreError, match="the store write failed"):
+            await journal.flush()
+    assert [e.data for e in await store.read_events("a")] == [{"first": True}]
+    await store.close()
+
+
+def test_a_corrupt_store_file_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError) as info:
+        SQLiteStore(path)
+    message = str(info.value)
+    assert f"the store at {path} is not a readable hive-mcp store" in message
+    assert "Move the file aside" in message
+    assert path.read_bytes() == b"this is not a database" * 100  # left untouched
+
+
+def test_a_store_from_a_newer_hive_mcp_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this hive-mcp understands"):
+        SQLiteStore(path)
+
+
+def test_a_store_in_an_unwritable_place_gives_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match=r"cannot open the store at .*HIVE_MCP_HOME"):
+        SQLiteStore(blocker / "store.db")

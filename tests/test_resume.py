@@ -1,0 +1,98 @@
+"""A process killed mid-run resumes from its last checkpoint in a new process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hive_mcp.events import EventType
+from hive_mcp.store import ExecutionStatus, SQLiteStore
+
+AGENTS = Path(__file__).parent / "agents"
+
+
+def cli(home: Path, *args: str, hang: bool = False) -> subprocess.Popen[str]:
+    env = {**os.environ, "HIVE_MCP_HOME": str(home), "HIVE_MCP_AGENTS": str(AGENTS)}
+    env["HIVE_TEST_HANG"] = "1" if hang else "0"
+    return subprocess.Popen(
+        [sys.executable, "-m", "hive_mcp", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.anyio
+async def test_a_sigkilled_run_resumes_from_its_checkpoint_with_the_same_output(
+    tmp_path: Path,
+) -> None:
+    # Reference: the same input run without interruption.
+    clean_log = tmp_path / "clean.log"
+    with cli(
+        tmp_path / "clean",
+        "run",
+        "resumable",
+        "--input",
+        json.dumps({"log": str(clean_log), "n": 1}),
+    ) as clean:
+        clean_out, _ = clean.communicate(timeout=30)
+    assert clean.returncode == 0
+    assert json.loads(clean_out) == {"answer": 100}
+
+    home, log = tmp_path / "home", tmp_path / "calls.log"
+    execution_id = None
+    with cli(
+        home, "run", "resumable", "--input", json.dumps({"log": str(log), "n": 1}), hang=True
+    ) as victim:
+        assert victim.stderr is not None
+        for line in victim.stderr:  # the progress lines are the synchronisation
+            if "started (execution" in line:
+                execution_id = line.split("execution ")[1].rstrip(")\n")
+            if "hang: waiting to be killed" in line:
+                break
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    assert execution_id is not None
+    calls = log.read_text().split()
+    assert calls[0] == "start" and sorted(calls[1:3]) == ["left", "right"]
+    assert calls[3:] == ["join", "hang"]
+
+    store = SQLiteStore(home / "store.db")
+    before = await store.read_events(execution_id, limit=10_000)
+    checkpoint = await store.last_checkpoint(execution_id)
+    record = await store.get_execution(execution_id)
+    assert record is not None and record.status is ExecutionStatus.RUNNING  # died running
+    assert checkpoint is not None and checkpoint.state["root"]["node"] == "hang"
+    await store.close()
+
+    with cli(home, "resume", execution_id) as resumed:
+        out, err = resumed.communicate(timeout=30)
+    assert resumed.returncode == 0, err
+    assert json.loads(out) == json.loads(clean_out)
+
+    # Nodes finished before the checkpoint did not run again; the one in flight did.
+    assert log.read_text().split()[-3:] == ["hang", "hang", "finish"]
+    assert sorted(log.read_text().split()) == sorted(
+        ["start", "left", "right", "join", "hang", "hang", "finish"]
+    )
+
+    store = SQLiteStore(home / "store.db")
+    after = await store.read_events(execution_id, limit=10_000)
+    record = await store.get_execution(execution_id)
+    await store.close()
+    assert record is not None and record.status is ExecutionStatus.COMPLETED
+    assert [e.seq for e in after] == list(range(1, len(after) + 1))
+    assert after[: len(before)] == before  # the old log is intact, nothing rewritten
+    resumed_at = after[len(before)]
+    assert resumed_at.type is EventType.EXECUTION_RESUMED
+    assert resumed_at.data == {"from_checkpoint": checkpoint.event_seq}
+    completed = [e.node_id for e in after if e.type is EventType.NODE_COMPLETED]
+    for node in ("start", "left", "right", "join", "hang", "finish"):
+        assert completed.count(node) == 1, node
