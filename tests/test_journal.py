@@ -165,6 +165,34 @@ async def test_a_duplicate_sequence_number_is_refused_not_overwritten(tmp_path: 
     await store.close()
 
 
+async def test_a_write_lock_held_by_another_process_is_waited_for_off_the_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.db"
+    store = SQLiteStore(path)
+    other = sqlite3.connect(path, isolation_level=None)  # stands in for another process
+    other.execute("BEGIN IMMEDIATE")
+    flushed = anyio.Event()
+    async with Journal(store) as journal, anyio.create_task_group() as tg:
+        journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+        journal.emit("a", EventType.CUSTOM)
+
+        async def flush() -> None:
+            await journal.flush()
+            flushed.set()
+
+        tg.start_soon(flush)
+        await anyio.wait_all_tasks_blocked()  # the loop is free while the write waits
+        assert not flushed.is_set()
+        assert store._in_thread == 1  # the write is waiting in a worker thread
+        other.execute("COMMIT")
+        with anyio.fail_after(10):
+            await flushed.wait()
+    other.close()
+    assert [e.seq for e in await store.read_events("a")] == [1]
+    await store.close()
+
+
 def test_a_corrupt_store_file_gives_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     path.write_bytes(b"this is not a database" * 100)

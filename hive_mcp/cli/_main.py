@@ -55,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours, rest = group.split(HiveError)
         if ours is None or rest is not None:
             raise
-        for exc in _leaves(ours):
-            print(f"error: {exc}", file=sys.stderr)
+        for leaf in _leaves(ours):
+            print(f"error: {leaf}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

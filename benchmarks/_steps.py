@@ -1,0 +1,9 @@
+"""Trivial node functions for the executor benchmark."""
+
+
+async def step(v: int) -> dict[str, int]:
+    return {"v": v + 1}
+
+
+def step_sync(v: int) -> dict[str, int]:
+    return {"v": v + 1}
