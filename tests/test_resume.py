@@ -96,3 +96,29 @@ async def test_a_sigkilled_run_resumes_from_its_checkpoint_with_the_same_output(
     completed = [e.node_id for e in after if e.type is EventType.NODE_COMPLETED]
     for node in ("start", "left", "right", "join", "hang", "finish"):
         assert completed.count(node) == 1, node
+
+
+@pytest.mark.anyio
+async def test_ctrl_c_cancels_the_run_and_records_it_as_cancelled(tmp_path: Path) -> None:
+    home, log = tmp_path / "home", tmp_path / "calls.log"
+    execution_id = None
+    with cli(
+        home, "run", "resumable", "--input", json.dumps({"log": str(log), "n": 1}), hang=True
+    ) as run:
+        assert run.stderr is not None
+        for line in run.stderr:
+            if "started (execution" in line:
+                execution_id = line.split("execution ")[1].rstrip(")\n")
+            if "hang: waiting to be killed" in line:
+                break
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=20) == 130  # promptly, though the step still sleeps
+    assert execution_id is not None
+
+    store = SQLiteStore(home / "store.db")
+    record = await store.get_execution(execution_id)
+    events = await store.read_events(execution_id, limit=10_000)
+    await store.close()
+    assert record is not None and record.status is ExecutionStatus.CANCELLED
+    assert events[-1].type is EventType.EXECUTION_CANCELLED
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))

@@ -116,7 +116,10 @@ class FunctionNode:
             if self._is_async:
                 value = await self._fn(**kwargs)
             else:
-                value = await anyio.to_thread.run_sync(partial(self._fn, **kwargs))
+                # On cancel, stop waiting at once; the thread finishes unobserved.
+                value = await anyio.to_thread.run_sync(
+                    partial(self._fn, **kwargs), abandon_on_cancel=True
+                )
         except Exception as exc:
             return NodeResult(status=NodeStatus.FAILURE, error=f"{type(exc).__name__}: {exc}")
         if value is None:
