@@ -12,7 +12,14 @@ Every error a user can cause carries a message that says what to change.
     │   ├── NodeError              a node failed (after its retries)
     │   ├── ExpressionError        an edge condition could not be evaluated
     │   ├── GraphRunError          the graph cannot go on (no edge, max_steps, ...)
-    │   └── StoreError             the store cannot be opened, read or written
+    │   ├── StoreError             the store cannot be opened, read or written
+    │   └── LLMError               a model call failed (``retryable`` says if trying again may help)
+    │       ├── RateLimitError
+    │       ├── LLMTimeoutError
+    │       ├── AuthenticationError
+    │       ├── ContextWindowExceededError
+    │       ├── ProviderError      anything else the provider reported
+    │       └── ReplayDivergedError  a replayed conversation left its recording
     └── ControlFlow                not failures: signals that change the flow
 """
 
@@ -20,12 +27,19 @@ from __future__ import annotations
 
 __all__ = [
     "AgentFileError",
+    "AuthenticationError",
+    "ContextWindowExceededError",
     "ControlFlow",
     "ExpressionError",
     "GraphRunError",
     "HiveError",
     "InputError",
+    "LLMError",
+    "LLMTimeoutError",
     "NodeError",
+    "ProviderError",
+    "RateLimitError",
+    "ReplayDivergedError",
     "RunError",
     "StoreError",
     "UnknownAgentError",
@@ -87,6 +101,44 @@ class GraphRunError(RunError):
 
 class StoreError(RunError):
     """The store cannot be opened, read or written."""
+
+
+class LLMError(RunError):
+    """A model call failed; ``retryable`` says whether trying again may help."""
+
+    retryable = False
+
+
+class RateLimitError(LLMError):
+    """The provider refused the call for now (HTTP 429); retried with backoff."""
+
+    retryable = True
+
+
+class LLMTimeoutError(LLMError):
+    """The provider did not answer in time; retried with backoff."""
+
+    retryable = True
+
+
+class AuthenticationError(LLMError):
+    """The provider refused the credentials: set the API key in the environment."""
+
+
+class ContextWindowExceededError(LLMError):
+    """The conversation no longer fits the model's context window."""
+
+
+class ProviderError(LLMError):
+    """Any other provider failure; ``retryable`` is set per case (5xx: yes)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ReplayDivergedError(LLMError):
+    """A replayed conversation asked for something its cassette did not record."""
 
 
 class ControlFlow(HiveError):
