@@ -122,3 +122,51 @@ async def test_ctrl_c_cancels_the_run_and_records_it_as_cancelled(tmp_path: Path
     assert record is not None and record.status is ExecutionStatus.CANCELLED
     assert events[-1].type is EventType.EXECUTION_CANCELLED
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+@pytest.mark.anyio
+async def test_a_loop_killed_mid_turn_resumes_without_redoing_a_recorded_tool_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, log = tmp_path / "home", tmp_path / "tools.log"
+    monkeypatch.setenv("HIVE_TEST_LOG", str(log))  # inherited by both processes
+    execution_id = None
+    with cli(
+        home, "run", "loop_resume", "--input", json.dumps({"log": str(log)}), hang=True
+    ) as victim:
+        assert victim.stderr is not None
+        for line in victim.stderr:
+            if "started (execution" in line:
+                execution_id = line.split("execution ")[1].rstrip(")\n")
+            if "hang_tool: waiting to be killed" in line:
+                break
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    assert execution_id is not None
+    assert log.read_text().split() == ["record:one", "hang_tool"]
+
+    with cli(home, "resume", execution_id) as resumed:
+        out, err = resumed.communicate(timeout=30)
+    assert resumed.returncode == 0, err
+    assert json.loads(out) == {"result": {"ok": True}}
+    # record's result was stored before the kill: not run again; hang_tool's was not: run again.
+    assert log.read_text().split() == ["record:one", "hang_tool", "hang_tool"]
+
+    store = SQLiteStore(home / "store.db")
+    events = await store.read_events(execution_id, limit=10_000)
+    await store.close()
+    resumed_at = next(i for i, e in enumerate(events) if e.type is EventType.EXECUTION_RESUMED)
+    after = events[resumed_at:]
+    hang_calls = [
+        e.data["tool_call_id"]
+        for e in events
+        if e.type is EventType.TOOL_CALL_STARTED and e.data["name"] == "hang_tool"
+    ]
+    assert (
+        len(hang_calls) == 2 and hang_calls[0] == hang_calls[1]
+    )  # the same recorded call, not a new turn
+    first_iteration_after = next(
+        e.data["iteration"] for e in after if e.type is EventType.NODE_LOOP_ITERATION
+    )
+    assert first_iteration_after == 3  # turn 2 was not asked of the model again
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))

@@ -2,5 +2,14 @@
 
 from hive_mcp.events._bus import EventBus, Subscription
 from hive_mcp.events._model import Event, EventType
+from hive_mcp.events._status import StatusSink, emit_status, status_sink
 
-__all__ = ["Event", "EventBus", "EventType", "Subscription"]
+__all__ = [
+    "Event",
+    "EventBus",
+    "EventType",
+    "StatusSink",
+    "Subscription",
+    "emit_status",
+    "status_sink",
+]

@@ -11,34 +11,42 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import anyio
 
 from hive_mcp.errors import GraphRunError, InputError, NodeError, UnknownExecutionError, UsageError
-from hive_mcp.events import EventType
+from hive_mcp.events import EventType, status_sink
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._expr import compile_expression
+from hive_mcp.graph._inputs import InputBroker
+from hive_mcp.graph._services import NodeServices, default_resolver
 from hive_mcp.graph._spec import EdgeCondition, EdgeSpec, NodeSpec, NodeType
 from hive_mcp.graph._state import Cursor, Fanout, RunState
 from hive_mcp.graph.nodes import (
+    EventLoopNode,
     FunctionNode,
     Node,
-    NodeContext,
     NodeFactory,
     NodeResult,
     NodeStatus,
 )
+from hive_mcp.llm._resolve import ProviderResolver
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
 
 __all__ = ["DEFAULT_NODE_TYPES", "EdgeDecider", "GraphExecutor"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NODE_TYPES: dict[NodeType, NodeFactory] = {NodeType.FUNCTION: FunctionNode}
+DEFAULT_NODE_TYPES: dict[NodeType, NodeFactory] = {
+    NodeType.FUNCTION: FunctionNode,
+    NodeType.EVENT_LOOP: EventLoopNode,
+}
 MAX_BACKOFF_SECONDS = 60.0
 
 
@@ -72,6 +80,10 @@ class GraphExecutor:
         node_types: Mapping[NodeType, NodeFactory] | None = None,
         edge_decider: EdgeDecider | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        broker: InputBroker | None = None,
+        providers: ProviderResolver | None = None,
+        data_dir: Path | None = None,
+        on_cancel: Literal["cancel", "suspend"] = "cancel",
     ) -> None:
         self.agent = agent
         self.spec = agent.spec
@@ -87,6 +99,16 @@ class GraphExecutor:
             if e.condition is EdgeCondition.CONDITIONAL and e.expression
         }
         self._terminal = frozenset(self.spec.terminal_nodes)
+        self.broker = broker if broker is not None else InputBroker()
+        self._on_cancel = on_cancel
+        self._cancel_requested: set[str] = set()
+        self._services = NodeServices(
+            agent,
+            journal,
+            self.broker,
+            providers if providers is not None else default_resolver(agent),
+            data_dir if data_dir is not None else Path(tempfile.gettempdir()) / "hive-mcp-data",
+        )
 
     # -- public ----------------------------------------------------------
 
@@ -143,11 +165,23 @@ class GraphExecutor:
             EventType.EXECUTION_RESUMED,
             data={"from_checkpoint": checkpoint.event_seq if checkpoint else None},
         )
-        return await self._drive(record, state)
+        return await self._drive(record, state, fresh=False)
 
     async def start_execution(self, record: ExecutionRecord) -> ExecutionRecord:
         """Run a record made by ``create`` to its end."""
         return await self._drive(record, None)
+
+    def request_cancel(self, execution_id: str) -> None:
+        """Mark that the next cancellation of this execution is meant: record it cancelled.
+
+        With ``on_cancel="suspend"`` other cancellations (a server shutting
+        down) leave the execution as it is, to be resumed on the next start.
+        """
+        self._cancel_requested.add(execution_id)
+
+    def send_input(self, execution_id: str, text: str, node_id: str | None = None) -> str:
+        """Answer a node of a running execution that waits for input; return its id."""
+        return self.broker.deliver(execution_id, text, node_id)
 
     # -- the run ---------------------------------------------------------
 
@@ -162,14 +196,17 @@ class GraphExecutor:
             f"agent {self.spec.name!r} has no entry point {entry_point!r}; known: {known}"
         )
 
-    async def _drive(self, record: ExecutionRecord, state: RunState | None) -> ExecutionRecord:
+    async def _drive(
+        self, record: ExecutionRecord, state: RunState | None, *, fresh: bool = True
+    ) -> ExecutionRecord:
         eid = record.id
-        if state is None:
+        if fresh:
             self.journal.emit(
                 eid,
                 EventType.EXECUTION_STARTED,
                 data={"agent": self.spec.name, "input": record.input},
             )
+        if state is None:
             state = RunState(
                 root=Cursor(node=self._entry_node(record.entry_point), writes=dict(record.input))
             )
@@ -183,13 +220,20 @@ class GraphExecutor:
             )
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                await self._finish(record, ExecutionStatus.CANCELLED)
+                if self._on_cancel == "suspend" and eid not in self._cancel_requested:
+                    # Shutting down, not cancelling: leave it to be resumed.
+                    self.journal.emit(eid, EventType.EXECUTION_PAUSED, data={"reason": "shutdown"})
+                    await self.journal.flush()
+                else:
+                    await self._finish(record, ExecutionStatus.CANCELLED)
             raise
         except Exception as exc:
             log.exception("execution %s failed unexpectedly", eid)
             return await self._finish(
                 record, ExecutionStatus.FAILED, error=f"internal error: {exc!r}"
             )
+        finally:
+            self._cancel_requested.discard(eid)
         view = state.root.view()
         output_keys = {k for t in self._terminal for k in self.spec.node(t).output_keys}
         record.output = {k: view[k] for k in sorted(output_keys) if k in view}
@@ -336,7 +380,7 @@ class GraphExecutor:
             max_retries = self.spec.max_retries(node)
             while True:
                 attempts += 1
-                result = await self._attempt(eid, node, inputs, view, attempts, visit)
+                result = await self._attempt(record, node, inputs, view, attempts, visit)
                 if result.ok or not result.retryable or attempts > max_retries:
                     break
                 delay = min(
@@ -368,7 +412,7 @@ class GraphExecutor:
 
     async def _attempt(
         self,
-        eid: str,
+        record: ExecutionRecord,
         node: NodeSpec,
         inputs: dict[str, Any],
         view: Mapping[str, Any],
@@ -379,24 +423,16 @@ class GraphExecutor:
             impl = self._impl(node)
         except UsageError as exc:
             return NodeResult(status=NodeStatus.FAILURE, error=str(exc), retryable=False)
+        ctx = self._services.context(record, node, inputs, view, attempt, visit, self._touch)
 
-        def emit(kind: EventType, data: dict[str, Any]) -> None:
-            self.journal.emit(eid, kind, node_id=node.id, data=data)
+        def status(name: str, state: str, data: dict[str, Any]) -> None:
+            ctx.emit(EventType.STATUS, {"name": name, "status": state, "data": data})
 
-        ctx = NodeContext(
-            execution_id=eid,
-            node=node,
-            graph=self.spec,
-            inputs=dict(inputs),
-            memory=view,
-            attempt=attempt,
-            visit=visit,
-            emit=emit,
-        )
         try:
-            result = await impl.run(ctx)
-        except NodeError as exc:
-            return NodeResult(status=NodeStatus.FAILURE, error=str(exc))
+            with status_sink(status):
+                result = await impl.run(ctx)
+        except (NodeError, UsageError) as exc:
+            return NodeResult(status=NodeStatus.FAILURE, error=str(exc), retryable=False)
         return self._check_outputs(node, result) if result.ok else result
 
     def _impl(self, node: NodeSpec) -> Node:

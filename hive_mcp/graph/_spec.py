@@ -198,6 +198,11 @@ class GraphSpec(_Model):
     entry_points: list[EntryPointSpec] = Field(default_factory=list)
     max_steps: int = Field(default=100, ge=1)
     defaults: GraphDefaults = Field(default_factory=GraphDefaults)
+    scripted_policy: str | None = Field(
+        default=None,
+        description="'module:callable' answering LLM turns offline when no model is set "
+        "(the scripted provider): the offline default for demos and tests.",
+    )
     nodes: list[NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(default_factory=list)
 

@@ -10,7 +10,7 @@ from hive_mcp.errors import AgentFileError, ExpressionError, UsageError
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._expr import compile_expression
 from hive_mcp.graph._spec import EdgeCondition, EdgeSpec, GraphSpec, NodeType
-from hive_mcp.graph.nodes import resolve_callable
+from hive_mcp.graph.nodes import event_loop_problems, resolve_callable
 
 __all__ = ["check_agent", "find_problems"]
 
@@ -70,6 +70,11 @@ def _check_ends(spec: GraphSpec, known: set[str]) -> list[str]:
 
 def _check_nodes(agent: Agent) -> list[str]:
     problems = []
+    if agent.spec.scripted_policy is not None:
+        try:
+            resolve_callable(agent.spec.scripted_policy, agent.base_dir)
+        except UsageError as exc:
+            problems.append(f"scripted_policy: {exc}")
     for node in agent.spec.nodes:
         where = f"node {node.id!r}"
         stray = sorted(set(node.nullable_output_keys) - set(node.output_keys))
@@ -97,6 +102,8 @@ def _check_nodes(agent: Agent) -> list[str]:
                 f"{where} has type {node.type.value!r} but sets 'function'; "
                 "set type: function or remove 'function'"
             )
+        else:
+            problems += event_loop_problems(node, agent.base_dir)
     return problems
 
 

@@ -2,7 +2,13 @@
 
 from hive_mcp.store._base import Store
 from hive_mcp.store._journal import Journal
-from hive_mcp.store._records import Checkpoint, ExecutionRecord, ExecutionStatus, WriteBatch
+from hive_mcp.store._records import (
+    Checkpoint,
+    ExecutionRecord,
+    ExecutionStatus,
+    NodeState,
+    WriteBatch,
+)
 from hive_mcp.store._sqlite import SCHEMA_VERSION, SQLiteStore
 
 __all__ = [
@@ -11,6 +17,7 @@ __all__ = [
     "ExecutionRecord",
     "ExecutionStatus",
     "Journal",
+    "NodeState",
     "SQLiteStore",
     "Store",
     "WriteBatch",

@@ -7,7 +7,7 @@ backend can follow without touching them.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Protocol
+from typing import Any, Protocol
 
 from hive_mcp.events import Event, EventType
 from hive_mcp.store._records import Checkpoint, ExecutionRecord, ExecutionStatus, WriteBatch
@@ -48,6 +48,9 @@ class Store(Protocol):
 
     async def last_checkpoint(self, execution_id: str) -> Checkpoint | None:
         """Return the newest checkpoint of the execution, if any."""
+
+    async def load_node_state(self, execution_id: str, key: str) -> dict[str, Any] | None:
+        """Return a node's saved state under ``key``, if any."""
 
     async def close(self) -> None:
         """Release the backend's resources."""

@@ -9,6 +9,7 @@ or poller never sees an event that a crash could take back.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Collection
@@ -21,7 +22,7 @@ from anyio.abc import TaskGroup
 from hive_mcp.errors import StoreError
 from hive_mcp.events import Event, EventBus, EventType
 from hive_mcp.store._base import Store
-from hive_mcp.store._records import Checkpoint, ExecutionRecord, WriteBatch
+from hive_mcp.store._records import Checkpoint, ExecutionRecord, NodeState, WriteBatch
 
 __all__ = ["Journal"]
 
@@ -61,6 +62,7 @@ class Journal:
         self._inflight: _Ticket | None = None
         self._work = anyio.Event()
         self._broken: BaseException | None = None
+        self._closing = False
         self._task_group: TaskGroup | None = None
 
     async def __aenter__(self) -> Journal:
@@ -82,7 +84,8 @@ class Journal:
                     await self.flush()
                 except StoreError:
                     log.exception("final flush of the journal failed")
-        self._task_group.cancel_scope.cancel()
+            self._closing = True
+            self._work.set()
         return await self._task_group.__aexit__(exc_type, exc, tb)
 
     # -- writing ---------------------------------------------------------
@@ -130,6 +133,12 @@ class Journal:
         self._pending.executions.append(record.model_copy())
         self._work.set()
 
+    async def save_node_state(self, execution_id: str, key: str, state: dict[str, Any]) -> None:
+        """Store a node's resumable state (serialised now), durably; wait for it."""
+        self._pending.node_states.append(NodeState(execution_id, key, json.dumps(state)))
+        self._work.set()
+        await self.flush()
+
     async def checkpoint(self, execution_id: str, state: dict[str, Any]) -> Checkpoint:
         """Store ``state`` with a ``checkpoint_written`` event, atomically; wait for it."""
         event = self.emit(execution_id, EventType.CHECKPOINT_WRITTEN)
@@ -150,9 +159,18 @@ class Journal:
             await self._inflight.wait()
 
     async def _writer(self) -> None:
+        # Shielded: when an enclosing scope is cancelled (a shutdown), the
+        # cancelled executions still need their final records written. The
+        # writer stops when the journal closes.
+        with anyio.CancelScope(shield=True):
+            await self._write_batches()
+
+    async def _write_batches(self) -> None:
         while True:
             await self._work.wait()
             self._work = anyio.Event()
+            if self._closing and not self._pending:
+                return
             batch, self._pending = self._pending, WriteBatch()
             ticket, self._ticket = self._ticket, _Ticket()
             self._inflight = ticket

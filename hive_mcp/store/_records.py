@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from hive_mcp.events import Event
 
-__all__ = ["Checkpoint", "ExecutionRecord", "ExecutionStatus", "WriteBatch"]
+__all__ = ["Checkpoint", "ExecutionRecord", "ExecutionStatus", "NodeState", "WriteBatch"]
 
 
 class ExecutionStatus(StrEnum):
@@ -43,6 +43,9 @@ class ExecutionRecord(BaseModel):
     error: str | None = None
     current_node: str | None = None
     path: list[str] = Field(default_factory=list)
+    waiting_for_input: dict[str, Any] | None = Field(
+        default=None, description="While parked: node_id, kind, prompt and options."
+    )
     entry_point: str | None = None
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
@@ -61,13 +64,23 @@ class Checkpoint(BaseModel):
     created_at: float = Field(default_factory=time.time)
 
 
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    """A node's own resumable state (an event loop's conversation), as JSON text."""
+
+    execution_id: str
+    key: str
+    state_json: str
+
+
 @dataclass(slots=True)
 class WriteBatch:
-    """Everything one transaction writes: events, checkpoints and execution upserts."""
+    """Everything one transaction writes: events, checkpoints, node states, executions."""
 
     events: list[Event] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     executions: list[ExecutionRecord] = field(default_factory=list)
+    node_states: list[NodeState] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.checkpoints or self.executions)
+        return bool(self.events or self.checkpoints or self.executions or self.node_states)

@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     state TEXT NOT NULL,
     PRIMARY KEY (execution_id, event_seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS node_states (
+    execution_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (execution_id, key)
+) WITHOUT ROWID;
 """
 
 T = TypeVar("T")
@@ -163,6 +169,7 @@ class SQLiteStore:
             (r.id, r.agent, r.status.value, r.created_at, r.model_dump_json())
             for r in batch.executions
         ]
+        node_states = [(s.execution_id, s.key, s.state_json) for s in batch.node_states]
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
@@ -178,13 +185,21 @@ class SQLiteStore:
                     conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", events)
                 if checkpoints:
                     conn.executemany("INSERT INTO checkpoints VALUES (?, ?, ?, ?)", checkpoints)
+                if node_states:
+                    conn.executemany(
+                        "INSERT INTO node_states VALUES (?, ?, ?) ON CONFLICT (execution_id, key) "
+                        "DO UPDATE SET state = excluded.state",
+                        node_states,
+                    )
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
         await self._call(run)
-        await self._maybe_checkpoint_wal(len(events) + len(checkpoints) + len(executions))
+        await self._maybe_checkpoint_wal(
+            len(events) + len(checkpoints) + len(executions) + len(node_states)
+        )
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution, or ``None``."""
@@ -278,6 +293,16 @@ class SQLiteStore:
             created_at=created_at,
             state=json.loads(state),
         )
+
+    async def load_node_state(self, execution_id: str, key: str) -> dict[str, Any] | None:
+        """Return the node state saved under ``key``."""
+        row = await self._call(
+            lambda c: c.execute(
+                "SELECT state FROM node_states WHERE execution_id = ? AND key = ?",
+                (execution_id, key),
+            ).fetchone()
+        )
+        return None if row is None else dict(json.loads(row[0]))
 
     async def close(self) -> None:
         """Checkpoint the WAL into the database file and close the connection."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hive_mcp.events import EventType
 from hive_mcp.graph._spec import GraphSpec, NodeSpec
+from hive_mcp.llm import LLMProvider
 
 if TYPE_CHECKING:
     from hive_mcp.graph._agent import Agent
@@ -28,7 +30,14 @@ class NodeStatus(StrEnum):
 
 @dataclass(slots=True, kw_only=True)
 class NodeContext:
-    """Everything a node run may read; ``emit`` records an event for this node."""
+    """Everything a node run may read and the services the executor offers it.
+
+    ``emit`` records an event for this node; ``load_state``/``save_state``
+    keep a node's own resumable state for this visit (saving is durable);
+    ``request_input`` parks the execution until a person answers;
+    ``provider`` gives the LLM provider for a model name (``None``: the
+    node's default); ``data_dir`` is the execution's folder for files.
+    """
 
     execution_id: str
     node: NodeSpec
@@ -38,6 +47,11 @@ class NodeContext:
     attempt: int
     visit: int
     emit: Callable[[EventType, dict[str, Any]], None]
+    load_state: Callable[[], Awaitable[dict[str, Any] | None]]
+    save_state: Callable[[dict[str, Any]], Awaitable[None]]
+    request_input: Callable[[str, str, list[str]], Awaitable[str]]
+    provider: Callable[[str | None], LLMProvider]
+    data_dir: Path
 
 
 @dataclass(slots=True, kw_only=True)

@@ -1,0 +1,121 @@
+"""What the executor offers a running node: events, state, people, models, files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hive_mcp.events import EventType
+from hive_mcp.graph._agent import Agent
+from hive_mcp.graph._inputs import InputBroker
+from hive_mcp.graph._spec import NodeSpec
+from hive_mcp.graph.nodes import NodeContext, resolve_callable
+from hive_mcp.llm import LLMProvider
+from hive_mcp.llm._resolve import ProviderResolver, resolve_provider
+from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
+
+__all__ = ["NodeServices", "default_resolver"]
+
+
+def default_resolver(agent: Agent) -> ProviderResolver:
+    """Providers by model name, with the agent's scripted policy as the offline default."""
+    cache: dict[str | None, LLMProvider] = {}
+    policy_ref = agent.spec.scripted_policy
+
+    def resolve(model: str | None) -> LLMProvider:
+        model = model or agent.spec.defaults.model
+        if model not in cache:
+            policy = resolve_callable(policy_ref, agent.base_dir) if policy_ref else None
+            cache[model] = resolve_provider(model, policy=policy, agent=agent.name)
+        return cache[model]
+
+    return resolve
+
+
+class NodeServices:
+    """Builds ``NodeContext`` objects for one executor."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        journal: Journal,
+        broker: InputBroker,
+        providers: ProviderResolver,
+        data_root: Path,
+    ) -> None:
+        self.agent = agent
+        self.journal = journal
+        self.broker = broker
+        self.providers = providers
+        self.data_root = data_root
+
+    def context(
+        self,
+        record: ExecutionRecord,
+        node: NodeSpec,
+        inputs: dict[str, Any],
+        memory: Mapping[str, Any],
+        attempt: int,
+        visit: int,
+        touch: Callable[[ExecutionRecord], None],
+    ) -> NodeContext:
+        eid, journal = record.id, self.journal
+        key = f"{node.id}#{visit}"
+
+        def emit(kind: EventType, data: dict[str, Any]) -> None:
+            journal.emit(eid, kind, node_id=node.id, data=data)
+
+        async def load_state() -> dict[str, Any] | None:
+            return await journal.store.load_node_state(eid, key)
+
+        async def save_state(state: dict[str, Any]) -> None:
+            await journal.save_node_state(eid, key, state)
+
+        async def request_input(kind: str, prompt: str, options: list[str]) -> str:
+            # Accept the answer from the moment anyone can learn that we wait.
+            waiter = self.broker.register(eid, node.id)
+            record.status = ExecutionStatus.WAITING_FOR_INPUT
+            record.waiting_for_input = {
+                "node_id": node.id,
+                "kind": kind,
+                "prompt": prompt,
+                "options": options,
+                "since": time.time(),
+            }
+            touch(record)
+            emit(
+                EventType.CLIENT_INPUT_REQUESTED,
+                {"kind": kind, "prompt": prompt, "options": options},
+            )
+            try:
+                await journal.flush()  # parked in the store before we wait
+            except BaseException:
+                self.broker._remove(waiter)
+                raise
+            text = await waiter.wait()
+            record.status = ExecutionStatus.RUNNING
+            record.waiting_for_input = None
+            touch(record)
+            emit(EventType.CLIENT_INPUT_RECEIVED, {"kind": kind, "text": text})
+            return text
+
+        def provider(model: str | None) -> LLMProvider:
+            return self.providers(model or node.model)
+
+        return NodeContext(
+            execution_id=eid,
+            node=node,
+            graph=self.agent.spec,
+            inputs=dict(inputs),
+            memory=memory,
+            attempt=attempt,
+            visit=visit,
+            emit=emit,
+            load_state=load_state,
+            save_state=save_state,
+            request_input=request_input,
+            provider=provider,
+            data_dir=self.data_root / eid,
+        )
