@@ -79,9 +79,10 @@ def test_validate_a_broken_file_lists_its_problems_and_fails(
 
 def test_agents_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agents", "--json"]) == 0
-    (agent,) = json.loads(capsys.readouterr().out)
-    assert agent["name"] == "text_report"
-    assert agent["input_schema"]["required"] == ["text"]
+    agents = {a["name"]: a for a in json.loads(capsys.readouterr().out)}
+    assert set(agents) == {"support_desk", "text_report"}
+    assert agents["text_report"]["input_schema"]["required"] == ["text"]
+    assert agents["support_desk"]["client_facing_nodes"] == ["intake"]
 
 
 @pytest.mark.parametrize(
@@ -152,3 +153,61 @@ def test_schema_prints_the_agent_file_json_schema(capsys: pytest.CaptureFixture[
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "hive-mcp agent file"
     assert "nodes" in schema["required"]
+
+
+def test_run_answers_questions_from_answer_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["run", "support_desk", "--input", '{"customer": "Ada"}', "--answer", "reset my password"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["reply"].endswith("(see kb-101)")
+    assert "model: scripted policy (offline, no model)" in captured.err
+    assert "? intake asks: Hi Ada! What can I help you with?" in captured.err
+    assert "✉ answer: reset my password" in captured.err
+
+
+def test_an_unanswerable_question_leaves_the_execution_parked_for_resume(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal, no --answer
+    assert main(["run", "support_desk", "--quiet", "--input", '{"customer": "Bo"}']) == 3
+    err = capsys.readouterr().err
+    assert "waits for input: Hi Bo! What can I help you with?" in err
+    execution_id = err.split("hive-mcp resume ")[1].split()[0]
+    assert main(["resume", execution_id, "--quiet", "--answer", "export my data"]) == 0
+    assert json.loads(capsys.readouterr().out)["reply"].endswith("(see kb-103)")
+    assert main(["report", execution_id, "--steps"]) == 0
+    report = capsys.readouterr().out
+    assert f"execution {execution_id} (support_desk): completed" in report
+    assert "research: success, 1 visits" in report
+    assert "⚙ search_kb(" in report
+
+
+def test_report_of_an_unknown_execution_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "ex_nope"]) == 2
+    assert "no execution 'ex_nope' in the store" in capsys.readouterr().err
+
+
+def test_report_json_has_the_three_levels(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["run", "text_report", "--quiet", "--input", json.dumps({"text": TEXT})])
+    capsys.readouterr()
+    import anyio
+
+    from hive_mcp.config import Settings
+    from hive_mcp.store import SQLiteStore
+
+    async def first_id() -> str:
+        store = SQLiteStore(Settings.load().store_path)
+        (record,) = await store.list_executions()
+        await store.close()
+        return record.id
+
+    execution_id = anyio.run(first_id)
+    assert main(["report", execution_id, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"summary", "nodes", "steps"}
+    assert data["summary"]["status"] == "completed"
+    assert {n["node_id"] for n in data["nodes"]} >= {"prepare", "compose", "publish"}

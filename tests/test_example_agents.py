@@ -31,3 +31,44 @@ async def test_text_report_fans_out_loops_back_until_the_report_fits(journal: Jo
     assert any(e.type is EventType.FANOUT_STARTED for e in events)
     assert any(e.type is EventType.EDGE_TRAVERSED and e.data["feedback"] for e in events)
     assert record.path.count("compose") >= 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("question", "article"),
+    [
+        ("How do I reset my password?", "kb-101"),
+        ("Can I change my plan?", "kb-102"),
+        ("export data please", "kb-103"),
+        ("What is the meaning of life?", None),
+    ],
+)
+async def test_support_desk_runs_offline_on_its_scripted_policy_for_any_question(
+    journal: Journal, tmp_path: Path, question: str, article: str | None
+) -> None:
+    import anyio
+
+    agent = load_agent(GRAPH / "support_desk" / "agent.yaml")
+    ex = GraphExecutor(agent, journal, data_dir=tmp_path)
+    record = ex.create({"customer": "Ada"})
+    with journal.bus.subscribe([EventType.CLIENT_INPUT_REQUESTED], execution_id=record.id) as asks:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ex.start_execution, record)
+            with anyio.fail_after(10):
+                asked = await asks.receive()
+            assert asked.data["prompt"] == "Hi Ada! What can I help you with?"
+            ex.send_input(record.id, question)
+    final = await journal.store.get_execution(record.id)
+    assert final is not None and final.status is ExecutionStatus.COMPLETED, final.error
+    reply = (final.output or {})["reply"]
+    assert reply.startswith(f'Hi Ada, about "{question}": ')
+    if article:
+        assert reply.endswith(f"(see {article})")
+    else:
+        assert "could not find this in the knowledge base" in reply
+    started = [
+        e
+        for e in await journal.read(record.id, limit=1000)
+        if e.type is EventType.NODE_LOOP_STARTED
+    ]
+    assert {e.data["provider"] for e in started} == {"scripted (offline, no model)"}

@@ -11,16 +11,16 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from hive_mcp.cli._render import ProgressPrinter
+from hive_mcp.cli._render import render_report
+from hive_mcp.cli._session import run_session
 from hive_mcp.config import Settings
 from hive_mcp.errors import AgentFileError, HiveError, InputError, UnknownExecutionError
-from hive_mcp.events import Event
 from hive_mcp.graph import (
     Agent,
     AgentCatalog,
@@ -29,7 +29,8 @@ from hive_mcp.graph import (
     load_agent,
     load_catalog,
 )
-from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
+from hive_mcp.runtime import build_report
+from hive_mcp.store import ExecutionRecord, Journal, SQLiteStore
 
 __all__ = ["main"]
 
@@ -94,12 +95,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", default="{}", help="the input as a JSON object (default: {})")
     run.add_argument("--entry-point", help="start at this entry point of the agent")
     run.add_argument("--quiet", action="store_true", help="do not show progress on stderr")
+    run.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="answer the next question a node asks (repeatable); else asked on the terminal",
+    )
     run.set_defaults(handler=_run)
 
     resume = commands.add_parser("resume", help="continue an unfinished execution")
     resume.add_argument("execution", help="execution id")
     resume.add_argument("--quiet", action="store_true", help="do not show progress on stderr")
+    resume.add_argument("--answer", action="append", default=[], metavar="TEXT", help="as for run")
     resume.set_defaults(handler=_resume)
+
+    report = commands.add_parser("report", help="what happened in an execution, per node and step")
+    report.add_argument("execution", help="execution id")
+    report.add_argument("--node", help="only this node's detail and steps")
+    report.add_argument("--steps", action="store_true", help="include every loop step")
+    report.add_argument("--json", action="store_true", help="print JSON")
+    report.set_defaults(handler=_report)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of agent files")
     schema.set_defaults(handler=_schema)
@@ -159,8 +175,8 @@ def _agent_summary(agent: Agent) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    catalog = _catalog()
-    agent = catalog.get(args.agent)
+    settings = Settings.load()
+    agent = _catalog(settings).get(args.agent)
     try:
         data = json.loads(args.input)
     except json.JSONDecodeError as exc:
@@ -170,29 +186,59 @@ def _run(args: argparse.Namespace) -> int:
         ) from None
     agent.check_input(data)
 
-    async def go(journal: Journal, watch: Callable[[str], None]) -> ExecutionRecord:
-        executor = GraphExecutor(agent, journal)
+    async def start(journal: Journal) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
+        executor = _executor(agent, journal, settings)
         record = executor.create(data, entry_point=args.entry_point)
-        watch(record.id)
-        return await executor.start_execution(record)
+        _announce(executor)
+        return executor, record, lambda: executor.start_execution(record)
 
-    return _execute(go, quiet=args.quiet)
+    return run_session(start, settings=settings, quiet=args.quiet, answers=args.answer)
 
 
 def _resume(args: argparse.Namespace) -> int:
     settings = Settings.load()
     catalog = _catalog(settings)
 
-    async def go(journal: Journal, watch: Callable[[str], None]) -> ExecutionRecord:
+    async def start(journal: Journal) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
         record = await journal.store.get_execution(args.execution)
         if record is None:
             raise UnknownExecutionError(
                 f"no execution {args.execution!r} in the store at {settings.store_path}"
             )
-        watch(record.id)
-        return await GraphExecutor(catalog.get(record.agent), journal).resume(record.id)
+        executor = _executor(catalog.get(record.agent), journal, settings)
+        _announce(executor)
+        return executor, record, lambda: executor.resume(record.id)
 
-    return _execute(go, quiet=args.quiet, settings=settings)
+    return run_session(start, settings=settings, quiet=args.quiet, answers=args.answer)
+
+
+def _executor(agent: Agent, journal: Journal, settings: Settings) -> GraphExecutor:
+    # on_cancel="suspend": leaving unanswered keeps the execution parked;
+    # Ctrl-C asks for a real cancel first (see _session).
+    return GraphExecutor(agent, journal, data_dir=settings.home / "data", on_cancel="suspend")
+
+
+def _announce(executor: GraphExecutor) -> None:
+    """Say which model answers, so scripted (offline) output is never mistaken for a model's."""
+    spec = executor.spec
+    if any(n.type.value == "event_loop" for n in spec.nodes):
+        model = spec.defaults.model or "scripted"
+        label = "scripted policy (offline, no model)" if model == "scripted" else model
+        print(f"model: {label}", file=sys.stderr)
+
+
+def _report(args: argparse.Namespace) -> int:
+    settings = Settings.load()
+    store = SQLiteStore(settings.store_path)
+    try:
+        report = anyio.run(build_report, store, args.execution)
+    finally:
+        anyio.run(store.close)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(render_report(report, node=args.node, steps=args.steps))
+    return 0
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -216,43 +262,4 @@ def _catalog(settings: Settings | None = None) -> AgentCatalog:
     return load_catalog(settings.agents_dir)
 
 
-Body = Callable[[Journal, Callable[[str], None]], Coroutine[Any, Any, ExecutionRecord]]
-
-
-def _execute(body: Body, *, quiet: bool, settings: Settings | None = None) -> int:
-    """Open the store, run ``body`` while printing its events, print the outcome."""
-    settings = settings or Settings.load()
-    store = SQLiteStore(settings.store_path)
-    printer = ProgressPrinter(sys.stderr)
-
-    async def main() -> ExecutionRecord:
-        async with Journal(store) as journal, anyio.create_task_group() as tg:
-
-            def watch(execution_id: str) -> None:
-                if not quiet:
-                    sub = journal.bus.subscribe(execution_id=execution_id)
-                    tg.start_soon(_print_events, sub, printer)
-                    cleanup.append(sub.close)
-
-            cleanup: list[Callable[[], None]] = []
-            try:
-                record = await body(journal, watch)
-            finally:
-                for close in cleanup:
-                    close()
-        return record
-
-    try:
-        record = anyio.run(main)
-    finally:
-        anyio.run(store.close)
-    if record.status is ExecutionStatus.COMPLETED:
-        print(json.dumps(record.output, indent=2, ensure_ascii=False))
-        return 0
-    print(f"execution {record.id} {record.status.value}: {record.error or ''}", file=sys.stderr)
-    return 1
-
-
-async def _print_events(events: Any, printer: Callable[[Event], None]) -> None:
-    async for event in events:
-        printer(event)
+Drive = Callable[[], Awaitable[ExecutionRecord]]

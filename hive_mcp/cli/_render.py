@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import TextIO
 
 from hive_mcp.events import Event, EventType
+from hive_mcp.runtime import ExecutionReport
 
-__all__ = ["ProgressPrinter", "describe"]
+__all__ = ["ProgressPrinter", "describe", "render_report"]
 
 _QUIET = frozenset(
     {
@@ -58,6 +59,33 @@ _FORMATS: dict[EventType, Callable[[Event], str]] = {
     EventType.EXECUTION_FAILED: lambda e: f"■ failed: {e.data.get('error')}",
     EventType.EXECUTION_CANCELLED: lambda e: "■ cancelled",
     EventType.STATUS: lambda e: f"  … {e.data.get('name')}: {e.data.get('status')}",
+    EventType.NODE_LOOP_STARTED: lambda e: (
+        f"  ⟳ {e.node_id}: LLM loop with {e.data.get('provider')}"
+        + (" (resumed)" if e.data.get("resumed") else "")
+    ),
+    EventType.NODE_LOOP_ITERATION: lambda e: f"    turn {e.data.get('iteration')}",
+    EventType.TOOL_CALL_STARTED: lambda e: (
+        f"    ⚙ {e.data.get('name')}({str(e.data.get('arguments'))[:80]})"
+    ),
+    EventType.TOOL_CALL_COMPLETED: lambda e: (
+        f"    ✗ {e.data.get('name')}: {str(e.data.get('result'))[:120]}"
+        if e.data.get("is_error")
+        else f"    ↳ {str(e.data.get('result'))[:100]}"
+    ),
+    EventType.JUDGE_VERDICT: lambda e: (
+        f"    verdict {e.data.get('verdict')}"
+        + (f": {e.data.get('feedback')}" if e.data.get("feedback") else "")
+    ),
+    EventType.CLIENT_INPUT_REQUESTED: lambda e: f"  ? {e.node_id} asks: {e.data.get('prompt')}",
+    EventType.CLIENT_INPUT_RECEIVED: lambda e: f"  ✉ answer: {e.data.get('text')}",
+    EventType.NODE_STALLED: lambda e: f"  ⊘ {e.node_id} stalled: {e.data.get('reason')}",
+    EventType.ITERATION_EXTENSION_REQUESTED: lambda e: (
+        f"  ? {e.node_id} used {e.data.get('max_iterations')} iterations; more?"
+    ),
+    EventType.EXECUTION_PAUSED: lambda e: f"■ paused ({e.data.get('reason')})",
+    EventType.NODE_LOOP_COMPLETED: lambda e: (
+        f"  ⟳ {e.node_id}: loop {e.data.get('status')} after {e.data.get('iterations')} turns"
+    ),
 }
 
 
@@ -82,3 +110,43 @@ class ProgressPrinter:
         line = describe(event)
         if line is not None:
             print(line, file=self._stream, flush=True)
+
+
+def render_report(report: ExecutionReport, *, node: str | None = None, steps: bool = False) -> str:
+    """The report as text: summary, a line per node, and optionally every step."""
+    s = report.summary
+    lines = [
+        f"execution {s.execution_id} ({s.agent}): {s.status}" + (f": {s.error}" if s.error else ""),
+        f"  path: {' → '.join(s.path) or '(none)'}",
+        f"  {s.nodes_run} node runs, {s.tool_calls} tool calls, "
+        f"{s.input_tokens} tokens in / {s.output_tokens} out, {s.duration_s:.2f} s",
+        f"  needs attention: {', '.join(s.needs_attention) or 'nothing'}",
+        "",
+    ]
+    for d in report.nodes:
+        if node is not None and d.node_id != node:
+            continue
+        verdicts = ", ".join(f"{k} {v}" for k, v in sorted(d.verdicts.items())) or "-"
+        flag = f"  ⚠ {'; '.join(d.attention)}" if d.needs_attention else ""
+        lines.append(
+            f"  {d.node_id}: {d.status or 'running'}, {d.visits} visits, {d.attempts} attempts, "
+            f"{d.iterations} turns (verdicts: {verdicts}), {d.tool_calls} tool calls "
+            f"({d.tool_errors} failed){flag}"
+        )
+    if steps or node is not None:
+        lines.append("")
+        for step in report.steps:
+            if node is not None and step.node_id != node:
+                continue
+            lines.append(
+                f"  {step.node_id} turn {step.iteration}: {step.verdict}"
+                f" ({step.input_tokens}/{step.output_tokens} tokens, {step.latency_ms:.1f} ms)"
+                + (f" feedback: {step.feedback}" if step.feedback else "")
+            )
+            for call in step.tool_calls:
+                mark = "✗" if call.get("is_error") else "⚙"
+                lines.append(
+                    f"      {mark} {call.get('name')}({str(call.get('arguments'))[:80]})"
+                    f" → {str(call.get('result', ''))[:80]}"
+                )
+    return "\n".join(lines)

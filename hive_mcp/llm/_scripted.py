@@ -95,7 +95,11 @@ class ScriptedProvider:
         for piece in re.findall(r"\S+\s*|\s+", turn.text):
             yield TextDelta(text=piece)
         for index, (name, arguments) in enumerate(turn.tool_calls):
-            raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+            raw = (
+                arguments
+                if isinstance(arguments, str)
+                else json.dumps(arguments, ensure_ascii=False)
+            )
             call_id = f"call_{request.node_id}_{request.turn}_{index}"
             yield ToolCallEvent(call=ToolCall(id=call_id, name=name, arguments=raw))
         prompt_chars = sum(len(m.content) for m in request.messages)

@@ -1,0 +1,148 @@
+"""Running one execution from the terminal: progress, answers, Ctrl-C, the outcome.
+
+When a node waits for a person, the answer comes from the next ``--answer``
+value, else from the terminal when there is one. Without either, the
+execution stays parked in the store (exit code 3) and can be continued with
+``hive-mcp resume ID --answer ...``. Ctrl-C cancels the execution (exit 130).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+import anyio
+
+from hive_mcp.cli._render import ProgressPrinter
+from hive_mcp.config import Settings
+from hive_mcp.events import EventType, Subscription
+from hive_mcp.graph import GraphExecutor
+from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_PARKED", "Start", "run_session"]
+
+EXIT_PARKED = 3
+EXIT_INTERRUPTED = 130
+
+# Given the journal, return the executor, the execution and how to drive it.
+Start = Callable[
+    [Journal],
+    Awaitable[tuple[GraphExecutor, ExecutionRecord, Callable[[], Awaitable[ExecutionRecord]]]],
+]
+
+
+@dataclass
+class _Outcome:
+    record: ExecutionRecord | None = None
+    parked_prompt: str | None = None
+    interrupted: bool = False
+
+
+def run_session(start: Start, *, settings: Settings, quiet: bool, answers: list[str]) -> int:
+    """Drive one execution to its end (or its first unanswerable question); return the exit code."""
+    store = SQLiteStore(settings.store_path)
+    outcome = _Outcome()
+    try:
+        anyio.run(_main, store, start, quiet, deque(answers), outcome)
+    finally:
+        anyio.run(store.close)
+    record = outcome.record
+    if outcome.interrupted:
+        print("interrupted: the execution is recorded as cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if record is None:
+        return EXIT_PARKED
+    if record.status is ExecutionStatus.COMPLETED:
+        print(json.dumps(record.output, indent=2, ensure_ascii=False))
+        return 0
+    print(f"execution {record.id} {record.status.value}: {record.error or ''}", file=sys.stderr)
+    return 1
+
+
+async def _main(
+    store: SQLiteStore, start: Start, quiet: bool, answers: deque[str], outcome: _Outcome
+) -> None:
+    async with Journal(store) as journal:
+        executor, record, drive = await start(journal)
+        progress = journal.bus.subscribe(execution_id=record.id)
+        questions = journal.bus.subscribe(
+            [EventType.CLIENT_INPUT_REQUESTED], execution_id=record.id
+        )
+        async with anyio.create_task_group() as outer:
+            if not quiet:
+                outer.start_soon(_print, progress, ProgressPrinter(sys.stderr))
+            async with anyio.create_task_group() as run:
+
+                def park(prompt: str) -> None:
+                    outcome.parked_prompt = prompt
+                    run.cancel_scope.cancel()  # the executor suspends: the execution stays parked
+
+                def interrupt() -> None:
+                    outcome.interrupted = True
+                    executor.request_cancel(record.id)
+                    run.cancel_scope.cancel()
+
+                run.start_soon(_answer, executor, record.id, questions, answers, park)
+                run.start_soon(_on_sigint, interrupt)
+                outcome.record = await drive()
+                run.cancel_scope.cancel()
+            progress.close()  # the printer drains what is buffered, then ends
+            questions.close()
+    if outcome.parked_prompt is not None:
+        outcome.record = None
+        print(
+            f"execution {record.id} waits for input: {outcome.parked_prompt}\n"
+            f"It stays parked. Answer with: hive-mcp resume {record.id} --answer TEXT",
+            file=sys.stderr,
+        )
+
+
+async def _print(events: Subscription, printer: Callable[..., None]) -> None:
+    async for event in events:
+        printer(event)
+
+
+async def _answer(
+    executor: GraphExecutor,
+    execution_id: str,
+    questions: Subscription,
+    answers: deque[str],
+    park: Callable[[str], None],
+) -> None:
+    async for question in questions:
+        prompt = str(question.data.get("prompt", ""))
+        if answers:
+            text = answers.popleft()
+        elif _interactive(sys.stdin):
+            text = await anyio.to_thread.run_sync(
+                _ask, prompt, question.data.get("options") or [], abandon_on_cancel=True
+            )
+        else:
+            park(prompt)
+            return
+        executor.send_input(execution_id, text, question.node_id)
+
+
+def _interactive(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _ask(prompt: str, options: list[str]) -> str:
+    hint = f" [{' / '.join(options)}]" if options else ""
+    print(f"\n? {prompt}{hint}", file=sys.stderr, flush=True)
+    return input("> ")
+
+
+async def _on_sigint(interrupt: Callable[[], None]) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT) as signals:
+        async for _ in signals:
+            interrupt()
+            return
