@@ -70,8 +70,8 @@ class NodeServices:
         async def load_state() -> dict[str, Any] | None:
             return await journal.store.load_node_state(eid, key)
 
-        async def save_state(state: dict[str, Any]) -> None:
-            await journal.save_node_state(eid, key, state)
+        async def save_state(state_json: str) -> None:
+            await journal.save_node_state(eid, key, state_json)
 
         async def request_input(kind: str, prompt: str, options: list[str]) -> str:
             # Accept the answer from the moment anyone can learn that we wait.

@@ -10,6 +10,8 @@ call them again. Start and end are reported as ``status`` events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hive_mcp.errors import LLMError
 from hive_mcp.events import emit_status
 from hive_mcp.llm import LLMProvider, LLMRequest, Message, TextDelta
@@ -20,12 +22,16 @@ __all__ = ["compact_if_needed", "estimate_tokens"]
 PRUNED = "[pruned: an earlier tool result, no longer needed in full]"
 
 
-def estimate_tokens(messages: list[Message]) -> int:
-    """A provider-free estimate: about four characters per token."""
-    chars = 0
-    for m in messages:
-        chars += len(m.content) + sum(len(c.arguments) + len(c.name) for c in m.tool_calls)
-    return chars // 4
+def _chars(m: Message) -> int:
+    return len(m.content) + sum(len(c.arguments) + len(c.name) for c in m.tool_calls)
+
+
+def estimate_tokens(messages: list[Message], size: Callable[[Message], int] = _chars) -> int:
+    """A provider-free estimate: about four characters per token.
+
+    ``size`` may be a cheaper, cached measure of a message (its JSON length).
+    """
+    return sum(map(size, messages)) // 4
 
 
 def _cut(messages: list[Message], keep_recent: int) -> int:
@@ -71,12 +77,13 @@ async def compact_if_needed(
     context_tokens: int,
     threshold: float,
     keep_recent: int,
+    size: Callable[[Message], int] = _chars,
 ) -> str | None:
     """Compact when over ``threshold`` of the window; return the tier that got it under."""
     budget = int(context_tokens * threshold)
-    before = estimate_tokens(state.messages)
-    if before <= budget:
+    if estimate_tokens(state.messages, size) <= budget:
         return None
+    before = estimate_tokens(state.messages)
     emit_status("compaction", "started", {"tokens": before, "budget": budget})
     _prune(state, keep_recent)
     tier = "prune"

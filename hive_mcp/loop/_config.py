@@ -64,8 +64,8 @@ class LoopIO(Protocol):
     async def load_state(self) -> dict[str, Any] | None:
         """The state saved by an earlier run of this visit, if any."""
 
-    async def save_state(self, state: dict[str, Any]) -> None:
-        """Store the state durably (returns once committed)."""
+    async def save_state(self, state_json: str) -> None:
+        """Store the state (JSON text) durably; returns once committed."""
 
     async def request_input(self, kind: str, prompt: str, options: list[str]) -> str:
         """Park until a person answers; return the answer."""

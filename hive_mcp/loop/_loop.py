@@ -63,6 +63,7 @@ class EventLoop:
         self.config = config
         self.io = io
         self._tools: dict[str, Tool] = {t.name: t for t in config.tools}
+        self._json: dict[int, tuple[Message, str]] = {}
         self._specs = [t.spec for t in config.tools] + self._builtin_specs()
 
     # -- the loop --------------------------------------------------------
@@ -101,8 +102,21 @@ class EventLoop:
             ]
         )
 
+    def _message_json(self, message: Message) -> str:
+        # Messages are never changed once appended (compaction replaces them
+        # with new objects), so each is serialised once, not on every save.
+        cached = self._json.get(id(message))
+        if cached is None or cached[0] is not message:
+            cached = self._json[id(message)] = (message, message.model_dump_json())
+        return cached[1]
+
     async def _save(self, state: LoopState) -> None:
-        await self.io.save_state(state.model_dump(mode="json"))
+        rest = state.model_dump_json(exclude={"messages"})
+        messages = ",".join(self._message_json(m) for m in state.messages)
+        if len(self._json) > 2 * len(state.messages) + 16:
+            live = {id(m) for m in state.messages}
+            self._json = {k: v for k, v in self._json.items() if k in live}
+        await self.io.save_state(f'{{"messages":[{messages}],{rest[1:]}')
 
     async def _loop(self, state: LoopState) -> LoopOutcome:
         cfg = self.config
@@ -133,6 +147,7 @@ class EventLoop:
                 self.io.emit(EventType.NODE_LOOP_ITERATION, {"iteration": state.iteration})
                 await compact_if_needed(
                     state,
+                    size=lambda m: len(self._message_json(m)),
                     provider=self.io.provider,
                     model=cfg.model,
                     execution_id=self.io.execution_id,
@@ -226,7 +241,10 @@ class EventLoop:
                     state.messages.append(Message(role="user", content=judgement.feedback))
                 case Verdict.CONTINUE:
                     state.consecutive_retries = 0
-            await self._save(state)
+            if judgement.verdict is Verdict.RETRY or state.pending is not None:
+                # New feedback, or a question that must be parked durably. After a
+                # plain CONTINUE the tool results are already saved.
+                await self._save(state)
 
     # -- one model turn --------------------------------------------------
 
@@ -382,9 +400,12 @@ class EventLoop:
             await self._save(state)  # a recorded result is never produced twice
 
         index = {c.id: i for i, c in enumerate(calls)}
-        async with anyio.create_task_group() as tg:
-            for call in todo:
-                tg.start_soon(one, index[call.id], call)
+        if len(todo) == 1:  # the common case needs no task group
+            await one(index[todo[0].id], todo[0])
+        else:
+            async with anyio.create_task_group() as tg:
+                for call in todo:
+                    tg.start_soon(one, index[call.id], call)
         return [steps[c.id] for c in calls if c.id in steps]
 
     async def _call_tool(self, state: LoopState, call: ToolCall) -> tuple[str, bool]:

@@ -9,7 +9,6 @@ or poller never sees an event that a crash could take back.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Collection
@@ -133,9 +132,9 @@ class Journal:
         self._pending.executions.append(record.model_copy())
         self._work.set()
 
-    async def save_node_state(self, execution_id: str, key: str, state: dict[str, Any]) -> None:
-        """Store a node's resumable state (serialised now), durably; wait for it."""
-        self._pending.node_states.append(NodeState(execution_id, key, json.dumps(state)))
+    async def save_node_state(self, execution_id: str, key: str, state_json: str) -> None:
+        """Store a node's resumable state (JSON text), durably; wait for it."""
+        self._pending.node_states.append(NodeState(execution_id, key, state_json))
         self._work.set()
         await self.flush()
 

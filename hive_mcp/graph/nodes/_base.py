@@ -33,7 +33,8 @@ class NodeContext:
     """Everything a node run may read and the services the executor offers it.
 
     ``emit`` records an event for this node; ``load_state``/``save_state``
-    keep a node's own resumable state for this visit (saving is durable);
+    keep a node's own resumable state for this visit (saved as JSON text,
+    durably);
     ``request_input`` parks the execution until a person answers;
     ``provider`` gives the LLM provider for a model name (``None``: the
     node's default); ``data_dir`` is the execution's folder for files.
@@ -48,7 +49,7 @@ class NodeContext:
     visit: int
     emit: Callable[[EventType, dict[str, Any]], None]
     load_state: Callable[[], Awaitable[dict[str, Any] | None]]
-    save_state: Callable[[dict[str, Any]], Awaitable[None]]
+    save_state: Callable[[str], Awaitable[None]]
     request_input: Callable[[str, str, list[str]], Awaitable[str]]
     provider: Callable[[str | None], LLMProvider]
     data_dir: Path

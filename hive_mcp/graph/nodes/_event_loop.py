@@ -209,8 +209,8 @@ class _IO:
     async def load_state(self) -> dict[str, Any] | None:
         return await self._ctx.load_state()
 
-    async def save_state(self, state: dict[str, Any]) -> None:
-        await self._ctx.save_state(state)
+    async def save_state(self, state_json: str) -> None:
+        await self._ctx.save_state(state_json)
 
     async def request_input(self, kind: str, prompt: str, options: list[str]) -> str:
         return await self._ctx.request_input(kind, prompt, options)
