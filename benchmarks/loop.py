@@ -66,7 +66,7 @@ async def loop_ms_per_turn(store_kind: str) -> float:
         store = SQLiteStore(":memory:" if store_kind == ":memory:" else Path(tmp) / "s.db")
         async with Journal(store) as journal:
             provider = ScriptedProvider(turn_policy)
-            ex = GraphExecutor(agent, journal, providers=lambda m: provider, data_dir=Path(tmp))
+            ex = GraphExecutor(agent, journal, providers=lambda m, a: provider, data_dir=Path(tmp))
             await ex.run({})  # warm-up
             runs = 5
             started = time.perf_counter()
@@ -103,7 +103,7 @@ async def parked_kb_each(count: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp) / "s.db")
         async with Journal(store) as journal, anyio.create_task_group() as tg:
-            ex = GraphExecutor(agent, journal, providers=lambda m: provider, data_dir=Path(tmp))
+            ex = GraphExecutor(agent, journal, providers=lambda m, a: provider, data_dir=Path(tmp))
             parked = 0
             all_parked = anyio.Event()
 

@@ -46,7 +46,7 @@ def executor(
     agent: Agent, journal: Journal, provider: Any, tmp_path: Path, **kw: Any
 ) -> GraphExecutor:
     return GraphExecutor(
-        agent, journal, providers=lambda model: provider, data_dir=tmp_path / "data", **kw
+        agent, journal, providers=lambda model, api_base: provider, data_dir=tmp_path / "data", **kw
     )
 
 
@@ -568,3 +568,46 @@ async def test_a_pending_iteration_extension_survives_a_restart(tmp_path: Path) 
     assert loop_tools.CALLS == ["lookup:a", "lookup:b"]
     events = await SQLiteStore(tmp_path / "store.db").read_events(record.id, limit=1000)
     assert [e.type for e in events].count(EventType.EXECUTION_STARTED) == 1
+
+
+async def test_a_recorded_conversation_replays_through_the_graph_offline(
+    journal: Journal, tmp_path: Path
+) -> None:
+    from hive_mcp.llm import RecordingProvider
+
+    cassette = tmp_path / "support.cassette.json"
+    nodes = [
+        llm("n", ["answer"], tools=["tests.loop_tools:lookup"], description="Find the answer.")
+    ]
+    recorder = RecordingProvider(
+        ScriptedProvider.from_turns(
+            {
+                "*": [
+                    call("lookup", query="q"),
+                    call("set_output", key="answer", value="A"),
+                    say("ok"),
+                ]
+            }
+        ),
+        cassette,
+    )
+    first, _ = await run(journal, tmp_path, recorder, nodes)
+    assert first.output == {"answer": "A"}
+
+    replayed = build(nodes, [], defaults={"model": f"replay:{cassette}", "max_retries": 0})
+    again = await GraphExecutor(replayed, journal, data_dir=tmp_path / "data").run({})
+    assert again.status is ExecutionStatus.COMPLETED, again.error
+    assert again.output == {"answer": "A"}
+    assert loop_tools.CALLS == [
+        "lookup:q",
+        "lookup:q",
+    ]  # tools really ran again; the model was replayed
+
+    changed = build(
+        [{**nodes[0], "description": "A different task."}],
+        [],
+        defaults={"model": f"replay:{cassette}", "max_retries": 0},
+    )
+    diverged = await GraphExecutor(changed, journal, data_dir=tmp_path / "data").run({})
+    assert diverged.status is ExecutionStatus.FAILED
+    assert "replay diverged" in (diverged.error or "") and "'n'" in (diverged.error or "")

@@ -510,3 +510,45 @@ async def test_streaming_through_litellm_writes_nothing_to_stdout(
     assert result.stdout == b""
     assert "EVENTS ['text', 'finish']" in stderr
     assert "LiteLLM" in stderr  # its debug lines were routed, not silenced
+
+
+async def test_an_event_loop_node_with_a_real_model_name_runs_through_litellm(
+    fake_openai: FakeOpenAIServer, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hive_mcp.graph import GraphExecutor
+    from hive_mcp.store import Journal, SQLiteStore
+    from tests.support import build
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    fake_openai.plan(
+        Reply(
+            tool_calls=[
+                PlannedToolCall(
+                    id="c1", name="set_output", fragments=['{"key": "ans', 'wer", "value": 42}']
+                )
+            ]
+        ),
+        Reply(text=["All ", "set."]),
+    )
+    agent = build(
+        [{"id": "n", "type": "event_loop", "output_keys": ["answer"]}],
+        [],
+        defaults={"model": MODEL, "api_base": fake_openai.base_url, "max_retries": 0},
+    )
+    store = SQLiteStore(":memory:")
+    async with Journal(store) as journal:
+        with anyio.fail_after(30):
+            record = await GraphExecutor(agent, journal, data_dir=tmp_path).run({})
+        events = await journal.read(record.id, limit=1000)
+    assert record.status.value == "completed", record.error
+    assert record.output == {"answer": 42}
+    assert len(fake_openai.requests) == 2
+    sent = fake_openai.requests[1]["messages"]
+    assert sent[-1] == {
+        "role": "tool",
+        "content": "output 'answer' set",
+        "tool_call_id": "c1",
+        "name": "set_output",
+    }
+    started = next(e for e in events if e.type.value == "node_loop_started")
+    assert started.data["provider"] == f"litellm {MODEL}"

@@ -21,15 +21,15 @@ __all__ = ["NodeServices", "default_resolver"]
 
 def default_resolver(agent: Agent) -> ProviderResolver:
     """Providers by model name, with the agent's scripted policy as the offline default."""
-    cache: dict[str | None, LLMProvider] = {}
+    cache: dict[tuple[str | None, str | None], LLMProvider] = {}
     policy_ref = agent.spec.scripted_policy
 
-    def resolve(model: str | None) -> LLMProvider:
-        model = model or agent.spec.defaults.model
-        if model not in cache:
+    def resolve(model: str | None, api_base: str | None) -> LLMProvider:
+        key = (model or agent.spec.defaults.model, api_base or agent.spec.defaults.api_base)
+        if key not in cache:
             policy = resolve_callable(policy_ref, agent.base_dir) if policy_ref else None
-            cache[model] = resolve_provider(model, policy=policy, agent=agent.name)
-        return cache[model]
+            cache[key] = resolve_provider(key[0], policy=policy, agent=agent.name, api_base=key[1])
+        return cache[key]
 
     return resolve
 
@@ -101,8 +101,8 @@ class NodeServices:
             emit(EventType.CLIENT_INPUT_RECEIVED, {"kind": kind, "text": text})
             return text
 
-        def provider(model: str | None) -> LLMProvider:
-            return self.providers(model or node.model)
+        def provider(model: str | None, api_base: str | None = None) -> LLMProvider:
+            return self.providers(model or node.model, api_base)
 
         return NodeContext(
             execution_id=eid,

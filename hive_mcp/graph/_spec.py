@@ -176,6 +176,9 @@ class GraphDefaults(_Model):
     """Values a node gets when it does not set its own."""
 
     model: str | None = None
+    api_base: str | None = Field(
+        default=None, description="Base URL of an OpenAI-compatible server (Ollama, vLLM)."
+    )
     max_retries: int = Field(default=2, ge=0)
     retry_backoff_seconds: float = Field(default=0.5, ge=0)
     max_node_visits: int = Field(default=1, ge=1)

@@ -22,7 +22,8 @@ __all__ = ["SCRIPTED", "ProviderResolver", "resolve_provider"]
 
 SCRIPTED = "scripted"
 
-ProviderResolver = Callable[[str | None], LLMProvider]
+# (model, api_base) -> provider; api_base points litellm at a local server.
+ProviderResolver = Callable[[str | None, str | None], LLMProvider]
 
 
 def resolve_provider(

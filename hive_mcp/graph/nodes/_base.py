@@ -36,8 +36,8 @@ class NodeContext:
     keep a node's own resumable state for this visit (saved as JSON text,
     durably);
     ``request_input`` parks the execution until a person answers;
-    ``provider`` gives the LLM provider for a model name (``None``: the
-    node's default); ``data_dir`` is the execution's folder for files.
+    ``provider(model, api_base)`` gives the LLM provider (``None``s: the
+    node's and agent's defaults); ``data_dir`` is the execution's folder.
     """
 
     execution_id: str
@@ -51,7 +51,7 @@ class NodeContext:
     load_state: Callable[[], Awaitable[dict[str, Any] | None]]
     save_state: Callable[[str], Awaitable[None]]
     request_input: Callable[[str, str, list[str]], Awaitable[str]]
-    provider: Callable[[str | None], LLMProvider]
+    provider: Callable[[str | None, str | None], LLMProvider]
     data_dir: Path
 
 

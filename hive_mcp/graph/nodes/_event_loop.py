@@ -51,6 +51,7 @@ class LoopSettings(pydantic.BaseModel):
     compaction_threshold: float = pydantic.Field(default=0.8, gt=0, le=1)
     keep_recent_messages: int = pydantic.Field(default=6, ge=2)
     guard: str | None = None
+    api_base: str | None = None
 
 
 _STATUS = {
@@ -158,7 +159,7 @@ class EventLoopNode:
         """Run or resume the loop for this visit."""
         node, settings = self._node, self._settings
         spec = self._agent.spec
-        provider = ctx.provider(None)
+        provider = ctx.provider(None, settings.api_base)
         model = node.model or spec.defaults.model or "scripted"
         judge = self._judge
         if judge is None:
