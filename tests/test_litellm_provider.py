@@ -552,3 +552,24 @@ async def test_an_event_loop_node_with_a_real_model_name_runs_through_litellm(
     }
     started = next(e for e in events if e.type.value == "node_loop_started")
     assert started.data["provider"] == f"litellm {MODEL}"
+
+
+async def test_the_suite_refuses_connections_beyond_loopback() -> None:
+    import socket
+
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError, match="loopback only"):
+        s.connect(("203.0.113.7", 443))  # TEST-NET-3: would be a real provider's address
+
+
+async def test_a_real_provider_call_in_the_tests_fails_clearly_instead_of_leaving_the_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-a-real-key")
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    provider = LiteLLMProvider("openai/gpt-4o-mini", max_retries=0, sleep=no_wait)
+    with pytest.raises(ProviderError) as info:
+        await collect(provider, make_request(model="openai/gpt-4o-mini", timeout_seconds=5.0))
+    assert "sk-not-a-real-key" not in str(info.value)
