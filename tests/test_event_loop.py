@@ -470,6 +470,26 @@ async def test_input_to_an_execution_that_is_not_waiting_is_refused(
         ex.send_input("ex_nope", "hello")
 
 
+# Two lookups use up max_iterations=2; finishing takes two more turns.
+EXTENSION_TURNS = [
+    call("lookup", query="a"),
+    call("lookup", query="b"),
+    call("set_output", key="x", value=1),
+    say("ok"),
+]
+
+
+def extension_agent() -> Agent:
+    node = llm(
+        "n",
+        ["x"],
+        tools=["tests.loop_tools:lookup"],
+        max_iterations=2,
+        config={"allow_iteration_extension": True},
+    )
+    return build([node], [])
+
+
 @pytest.mark.parametrize(
     ("answer", "granted", "status"),
     [("approve", 2, "completed"), ("approve 3", 3, "completed"), ("deny", 0, "failed")],
@@ -477,28 +497,8 @@ async def test_input_to_an_execution_that_is_not_waiting_is_refused(
 async def test_iteration_extension_asks_at_the_limit_and_follows_the_answer(
     journal: Journal, tmp_path: Path, answer: str, granted: int, status: str
 ) -> None:
-    provider = ScriptedProvider.from_turns(
-        {
-            "*": [
-                call("lookup", query="a"),
-                call("lookup", query="b"),
-                call("set_output", key="x", value=1),
-                say("ok"),
-            ]
-        }
-    )
-    agent = build(
-        [
-            llm(
-                "n",
-                ["x"],
-                tools=["tests.loop_tools:lookup"],
-                max_iterations=2,
-                config={"allow_iteration_extension": True},
-            )
-        ],
-        [],
-    )
+    provider = ScriptedProvider.from_turns({"*": EXTENSION_TURNS})
+    agent = extension_agent()
     ex = executor(agent, journal, provider, tmp_path)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
@@ -520,24 +520,8 @@ async def test_iteration_extension_asks_at_the_limit_and_follows_the_answer(
 async def test_a_pending_iteration_extension_survives_a_restart(tmp_path: Path) -> None:
     from hive_mcp.store import SQLiteStore
 
-    turns = [
-        call("lookup", query="a"),
-        call("lookup", query="b"),
-        call("set_output", key="x", value=1),
-        say("ok"),
-    ]
-    agent = build(
-        [
-            llm(
-                "n",
-                ["x"],
-                tools=["tests.loop_tools:lookup"],
-                max_iterations=2,
-                config={"allow_iteration_extension": True},
-            )
-        ],
-        [],
-    )
+    turns = EXTENSION_TURNS
+    agent = extension_agent()
     store = SQLiteStore(tmp_path / "store.db")
     async with Journal(store) as journal, anyio.create_task_group() as tg:
         first = ScriptedProvider.from_turns({"*": turns})

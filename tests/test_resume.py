@@ -29,6 +29,27 @@ def cli(home: Path, *args: str, hang: bool = False) -> subprocess.Popen[str]:
     )
 
 
+def run_until(
+    home: Path, agent: str, input: dict[str, object], marker: str, sig: int
+) -> tuple[str, int]:
+    """Run AGENT with its hang point on; at MARKER on stderr send SIG; return (execution id, exit code).
+
+    The progress lines on stderr are the synchronisation: no sleeps.
+    """
+    execution_id = None
+    with cli(home, "run", agent, "--input", json.dumps(input), hang=True) as victim:
+        assert victim.stderr is not None
+        for line in victim.stderr:
+            if "started (execution" in line:
+                execution_id = line.split("execution ")[1].rstrip(")\n")
+            if marker in line:
+                break
+        victim.send_signal(sig)
+        code = victim.wait(timeout=20)
+    assert execution_id is not None
+    return execution_id, code
+
+
 @pytest.mark.anyio
 async def test_a_sigkilled_run_resumes_from_its_checkpoint_with_the_same_output(
     tmp_path: Path,
@@ -47,19 +68,9 @@ async def test_a_sigkilled_run_resumes_from_its_checkpoint_with_the_same_output(
     assert json.loads(clean_out) == {"answer": 100}
 
     home, log = tmp_path / "home", tmp_path / "calls.log"
-    execution_id = None
-    with cli(
-        home, "run", "resumable", "--input", json.dumps({"log": str(log), "n": 1}), hang=True
-    ) as victim:
-        assert victim.stderr is not None
-        for line in victim.stderr:  # the progress lines are the synchronisation
-            if "started (execution" in line:
-                execution_id = line.split("execution ")[1].rstrip(")\n")
-            if "hang: waiting to be killed" in line:
-                break
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-    assert execution_id is not None
+    execution_id, _ = run_until(
+        home, "resumable", {"log": str(log), "n": 1}, "hang: waiting to be killed", signal.SIGKILL
+    )
     calls = log.read_text().split()
     assert calls[0] == "start" and sorted(calls[1:3]) == ["left", "right"]
     assert calls[3:] == ["join", "hang"]
@@ -101,19 +112,10 @@ async def test_a_sigkilled_run_resumes_from_its_checkpoint_with_the_same_output(
 @pytest.mark.anyio
 async def test_ctrl_c_cancels_the_run_and_records_it_as_cancelled(tmp_path: Path) -> None:
     home, log = tmp_path / "home", tmp_path / "calls.log"
-    execution_id = None
-    with cli(
-        home, "run", "resumable", "--input", json.dumps({"log": str(log), "n": 1}), hang=True
-    ) as run:
-        assert run.stderr is not None
-        for line in run.stderr:
-            if "started (execution" in line:
-                execution_id = line.split("execution ")[1].rstrip(")\n")
-            if "hang: waiting to be killed" in line:
-                break
-        run.send_signal(signal.SIGINT)
-        assert run.wait(timeout=20) == 130  # promptly, though the step still sleeps
-    assert execution_id is not None
+    execution_id, code = run_until(
+        home, "resumable", {"log": str(log), "n": 1}, "hang: waiting to be killed", signal.SIGINT
+    )
+    assert code == 130  # promptly, though the step still sleeps in its thread
 
     store = SQLiteStore(home / "store.db")
     record = await store.get_execution(execution_id)
@@ -130,19 +132,9 @@ async def test_a_loop_killed_mid_turn_resumes_without_redoing_a_recorded_tool_ca
 ) -> None:
     home, log = tmp_path / "home", tmp_path / "tools.log"
     monkeypatch.setenv("HIVE_TEST_LOG", str(log))  # inherited by both processes
-    execution_id = None
-    with cli(
-        home, "run", "loop_resume", "--input", json.dumps({"log": str(log)}), hang=True
-    ) as victim:
-        assert victim.stderr is not None
-        for line in victim.stderr:
-            if "started (execution" in line:
-                execution_id = line.split("execution ")[1].rstrip(")\n")
-            if "hang_tool: waiting to be killed" in line:
-                break
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-    assert execution_id is not None
+    execution_id, _ = run_until(
+        home, "loop_resume", {"log": str(log)}, "hang_tool: waiting to be killed", signal.SIGKILL
+    )
     assert log.read_text().split() == ["record:one", "hang_tool"]
 
     with cli(home, "resume", execution_id) as resumed:

@@ -30,30 +30,20 @@ from hive_mcp.llm import (
     TextDelta,
     ToolCall,
     ToolCallEvent,
-    ToolSpec,
     Usage,
 )
+from hive_mcp.loop._builtin import builtin_specs
 from hive_mcp.loop._compaction import compact_if_needed
 from hive_mcp.loop._config import LoopConfig, LoopIO, LoopOutcome
 from hive_mcp.loop._judges import JudgeInput, Judgement, Verdict
 from hive_mcp.loop._spill import load_data, spill
+from hive_mcp.loop._stall import check_stall
 from hive_mcp.loop._state import LoopState, PendingInput
 from hive_mcp.loop._tools import Tool, ToolError, render_result
 
 __all__ = ["EventLoop"]
 
 _PREVIEW = 500
-
-
-def _fingerprint(calls: list[ToolCall]) -> str:
-    parts = []
-    for c in calls:
-        try:
-            args = json.dumps(c.parse(), sort_keys=True)
-        except ValueError:
-            args = c.arguments
-        parts.append(f"{c.name}({args})")
-    return "; ".join(sorted(parts))
 
 
 class EventLoop:
@@ -64,7 +54,7 @@ class EventLoop:
         self.io = io
         self._tools: dict[str, Tool] = {t.name: t for t in config.tools}
         self._json: dict[int, tuple[Message, str]] = {}
-        self._specs = [t.spec for t in config.tools] + self._builtin_specs()
+        self._specs = [t.spec for t in config.tools] + builtin_specs(config)
 
     # -- the loop --------------------------------------------------------
 
@@ -178,7 +168,7 @@ class EventLoop:
                 return LoopOutcome(status="guard_failure", outputs=state.outputs, error=refusal)
             steps = await self._run_tools(state, turn.tool_calls)
 
-            stalled = self._stalled(state, turn)
+            stalled = check_stall(state, turn, self.config.stall_threshold)
             if stalled is not None:
                 self.io.emit(
                     EventType.NODE_STALLED, {"iteration": state.iteration, "reason": stalled}
@@ -277,55 +267,6 @@ class EventLoop:
         return Message(role="assistant", content="".join(text), tool_calls=calls), usage
 
     # -- tools -----------------------------------------------------------
-
-    def _builtin_specs(self) -> list[ToolSpec]:
-        specs = [
-            ToolSpec(
-                name="load_data",
-                description="Read part of a large tool result that was saved to a file.",
-                parameters={
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "offset": {"type": "integer", "minimum": 0, "default": 0},
-                        "limit": {"type": "integer", "minimum": 1, "default": 4000},
-                    },
-                    "required": ["name"],
-                },
-            )
-        ]
-        if self.config.output_keys:
-            specs.append(
-                ToolSpec(
-                    name="set_output",
-                    description="Set one output of this step. Keys: "
-                    + ", ".join(self.config.output_keys),
-                    parameters={
-                        "type": "object",
-                        "properties": {
-                            "key": {"type": "string", "enum": list(self.config.output_keys)},
-                            "value": {"description": "Any JSON value."},
-                        },
-                        "required": ["key", "value"],
-                    },
-                )
-            )
-        if self.config.client_facing:
-            specs.append(
-                ToolSpec(
-                    name="ask_user",
-                    description="Ask the user a question and wait for the answer.",
-                    parameters={
-                        "type": "object",
-                        "properties": {
-                            "prompt": {"type": "string"},
-                            "options": {"type": "array", "items": {"type": "string"}},
-                        },
-                        "required": ["prompt"],
-                    },
-                )
-            )
-        return specs
 
     async def _guard(self, calls: list[ToolCall]) -> str | None:
         guard = self.config.guard
@@ -509,22 +450,4 @@ class EventLoop:
         else:
             state.messages.append(Message(role="user", content=answer))
         await self._save(state)
-        return None
-
-    # -- stalls ----------------------------------------------------------
-
-    def _stalled(self, state: LoopState, turn: Message) -> str | None:
-        n = self.config.stall_threshold
-        if turn.tool_calls:
-            state.recent_texts.clear()
-            state.recent_calls = [*state.recent_calls, _fingerprint(turn.tool_calls)][-n:]
-            if len(state.recent_calls) == n and len(set(state.recent_calls)) == 1:
-                calls = state.recent_calls[0][:200]
-                return f"doom loop: the same tool calls {n} turns in a row: {calls}"
-        else:
-            state.recent_calls.clear()
-            text = " ".join(turn.content.split())
-            state.recent_texts = [*state.recent_texts, text][-n:]
-            if len(state.recent_texts) == n and len(set(state.recent_texts)) == 1:
-                return f"stalled: the same response {n} turns in a row: {text[:200]!r}"
         return None
