@@ -129,6 +129,7 @@ class GraphExecutor:
         *,
         execution_id: str | None = None,
         entry_point: str | None = None,
+        idempotency_key: str | None = None,
     ) -> ExecutionRecord:
         """Record a new pending execution (queued for the next commit) and return it."""
         self.agent.check_input(input)
@@ -138,6 +139,7 @@ class GraphExecutor:
             agent=self.spec.name,
             input=dict(input),
             entry_point=entry_point,
+            idempotency_key=idempotency_key,
         )
         self.journal.begin_execution(record)
         return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -22,11 +23,16 @@ class Waiter:
     text: str = ""
 
     async def wait(self) -> str:
+        parked = self.broker._park(self.execution_id)
         try:
+            if parked is not None:
+                await parked
             await self.answered.wait()
             return self.text
         finally:
             self.broker._remove(self)
+            with anyio.CancelScope(shield=True):
+                await self.broker._unpark(self.execution_id)
 
 
 class InputBroker:
@@ -35,8 +41,30 @@ class InputBroker:
     One broker can serve many executors (the runtime shares one).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        on_park: Callable[[str], Awaitable[None]] | None = None,
+        on_unpark: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._waiting: dict[str, list[Waiter]] = {}
+        # Called when an execution's first node starts waiting and when its
+        # last one stops (the runtime frees a concurrency slot meanwhile).
+        self._on_park = on_park
+        self._on_unpark = on_unpark
+        self._parked: dict[str, int] = {}
+
+    def _park(self, execution_id: str) -> Awaitable[None] | None:
+        self._parked[execution_id] = self._parked.get(execution_id, 0) + 1
+        if self._parked[execution_id] == 1 and self._on_park is not None:
+            return self._on_park(execution_id)
+        return None
+
+    async def _unpark(self, execution_id: str) -> None:
+        self._parked[execution_id] -= 1
+        if self._parked[execution_id] == 0:
+            del self._parked[execution_id]
+            if self._on_unpark is not None:
+                await self._on_unpark(execution_id)
 
     def register(self, execution_id: str, node_id: str) -> Waiter:
         """Start accepting an answer for this node, before anyone is told it waits."""

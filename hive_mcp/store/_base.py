@@ -24,6 +24,9 @@ class Store(Protocol):
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """Return the execution, or ``None`` when the id is unknown."""
 
+    async def find_execution(self, agent: str, idempotency_key: str) -> ExecutionRecord | None:
+        """Return the execution of ``agent`` started with ``idempotency_key``, if any."""
+
     async def list_executions(
         self,
         *,

@@ -47,6 +47,7 @@ class ExecutionRecord(BaseModel):
         default=None, description="While parked: node_id, kind, prompt and options."
     )
     entry_point: str | None = None
+    idempotency_key: str | None = None
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from hive_mcp.errors import StoreError
@@ -41,6 +42,8 @@ CREATE TABLE IF NOT EXISTS executions (
 );
 CREATE INDEX IF NOT EXISTS executions_by_agent ON executions (agent, created_at);
 CREATE INDEX IF NOT EXISTS executions_by_time ON executions (created_at);
+CREATE INDEX IF NOT EXISTS executions_by_key
+    ON executions (agent, json_extract(body, '$.idempotency_key'));
 CREATE TABLE IF NOT EXISTS events (
     execution_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -114,6 +117,9 @@ class SQLiteStore:
         return conn
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        # Every call yields once, so a caller looping on reads that return at
+        # once (a poller with events waiting) cannot starve the other tasks.
+        await anyio.lowlevel.checkpoint()
         if not self._in_thread:
             try:
                 return fn(self._conn)
@@ -206,6 +212,17 @@ class SQLiteStore:
         row = await self._call(
             lambda c: c.execute(
                 "SELECT body FROM executions WHERE id = ?", (execution_id,)
+            ).fetchone()
+        )
+        return None if row is None else ExecutionRecord.model_validate_json(row[0])
+
+    async def find_execution(self, agent: str, idempotency_key: str) -> ExecutionRecord | None:
+        """Return the execution started with this idempotency key."""
+        row = await self._call(
+            lambda c: c.execute(
+                "SELECT body FROM executions WHERE agent = ? "
+                "AND json_extract(body, '$.idempotency_key') = ? ORDER BY created_at LIMIT 1",
+                (agent, idempotency_key),
             ).fetchone()
         )
         return None if row is None else ExecutionRecord.model_validate_json(row[0])

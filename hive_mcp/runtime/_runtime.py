@@ -1,0 +1,296 @@
+"""The AgentRuntime: many executions of many agents in one process, durably.
+
+Every front door (the MCP server, the CLI, Python) goes through it:
+``start`` (input checked, idempotent with a key, queued beyond the
+concurrency limit), ``get_execution``, ``list_executions``, ``get_events``
+(long-poll), ``send_input`` and ``cancel``. Executions run in the runtime's
+task group; on shutdown they are suspended (parked ones stay parked) and
+``resume_unfinished`` picks them up on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from hive_mcp.errors import InputError, UnknownExecutionError, UsageError
+from hive_mcp.events import Event, EventType
+from hive_mcp.graph import AgentCatalog, GraphExecutor
+from hive_mcp.graph._inputs import InputBroker
+from hive_mcp.llm import ProviderResolver
+from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
+
+__all__ = ["AgentRuntime", "RuntimeLimits"]
+
+log = logging.getLogger(__name__)
+
+_UNFINISHED = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.WAITING_FOR_INPUT)
+_ENDINGS = (
+    EventType.EXECUTION_COMPLETED,
+    EventType.EXECUTION_FAILED,
+    EventType.EXECUTION_CANCELLED,
+    EventType.EXECUTION_PAUSED,
+)
+
+
+@dataclass(frozen=True)
+class RuntimeLimits:
+    """Bounds that protect the process from its callers."""
+
+    max_concurrent: int = 50
+    max_wait_seconds: float = 60.0
+    max_events_per_page: int = 1000
+    max_input_bytes: int = 1_000_000
+
+
+@dataclass(eq=False)
+class _Live:
+    record: ExecutionRecord
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    started: anyio.Event = field(default_factory=anyio.Event)
+    finished: anyio.Event = field(default_factory=anyio.Event)
+
+
+class AgentRuntime:
+    """Runs executions of the agents in ``catalog`` against ``journal``.
+
+    Use as ``async with AgentRuntime(catalog, journal, data_dir=...) as rt:``.
+    """
+
+    def __init__(
+        self,
+        catalog: AgentCatalog,
+        journal: Journal,
+        *,
+        data_dir: Path,
+        limits: RuntimeLimits | None = None,
+        providers: ProviderResolver | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.journal = journal
+        self.limits = limits or RuntimeLimits()
+        self.broker = InputBroker(on_park=self._release_slot, on_unpark=self._take_slot)
+        self._data_dir = data_dir
+        self._providers = providers
+        self._executors: dict[str, GraphExecutor] = {}
+        self._live: dict[str, _Live] = {}
+        self._slots = anyio.CapacityLimiter(self.limits.max_concurrent)
+        self._holding: set[str] = set()
+        self._task_group: TaskGroup | None = None
+
+    async def __aenter__(self) -> AgentRuntime:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        self._task_group.cancel_scope.cancel()  # executors suspend: nothing is lost
+        return await self._task_group.__aexit__(exc_type, exc, tb)
+
+    # -- starting ---------------------------------------------------------
+
+    def executor(self, agent_name: str) -> GraphExecutor:
+        """The executor of an agent (``UnknownAgentError`` names the known ones)."""
+        if agent_name not in self._executors:
+            agent = self.catalog.get(agent_name)
+            self._executors[agent_name] = GraphExecutor(
+                agent,
+                self.journal,
+                broker=self.broker,
+                providers=self._providers,
+                data_dir=self._data_dir,
+                on_cancel="suspend",
+            )
+        return self._executors[agent_name]
+
+    async def start(
+        self,
+        agent: str,
+        input: Mapping[str, Any],
+        *,
+        entry_point: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> ExecutionRecord:
+        """Start an execution (queued if the runtime is at its limit); return its record.
+
+        With an ``idempotency_key`` seen before for this agent, the existing
+        execution is returned and nothing new starts.
+        """
+        executor = self.executor(agent)
+        if idempotency_key is not None:
+            existing = await self.journal.store.find_execution(agent, idempotency_key)
+            if existing is not None:
+                return existing
+        self._check_size(input)
+        executor.agent.check_input(dict(input))
+        record = executor.create(input, entry_point=entry_point, idempotency_key=idempotency_key)
+        await self.journal.flush()
+        self._launch(executor, record, resume=False)
+        return record
+
+    def _check_size(self, input: Mapping[str, Any]) -> None:
+        size = len(json.dumps(input, default=str))
+        if size > self.limits.max_input_bytes:
+            raise InputError(
+                f"the input is {size} bytes, over the limit of {self.limits.max_input_bytes}; "
+                "pass large data by reference (a path or URL) instead"
+            )
+
+    def _launch(self, executor: GraphExecutor, record: ExecutionRecord, *, resume: bool) -> None:
+        if self._task_group is None:
+            raise RuntimeError("the runtime is not running: use 'async with AgentRuntime(...)'")
+        live = _Live(record)
+        self._live[record.id] = live
+        self._task_group.start_soon(self._drive, executor, live, resume)
+
+    async def _drive(self, executor: GraphExecutor, live: _Live, resume: bool) -> None:
+        eid = live.record.id
+        try:
+            with live.scope:
+                await self._take_slot(eid)
+                live.started.set()
+                if resume:
+                    await executor.resume(eid)
+                else:
+                    await executor.start_execution(live.record)
+        except Exception:
+            log.exception("execution %s crashed", eid)
+        finally:
+            await self._release_slot(eid)
+            self._live.pop(eid, None)
+            live.finished.set()
+
+    # A parked execution gives its slot back: the limit is on executions
+    # doing work, so people taking their time never block new runs.
+    async def _take_slot(self, execution_id: str) -> None:
+        await self._slots.acquire_on_behalf_of(execution_id)
+        self._holding.add(execution_id)
+
+    async def _release_slot(self, execution_id: str) -> None:
+        if execution_id in self._holding:
+            self._holding.discard(execution_id)
+            self._slots.release_on_behalf_of(execution_id)
+
+    async def resume_unfinished(self) -> list[str]:
+        """Resume every execution the store holds as pending, running or waiting."""
+        resumed = []
+        for record in await self.journal.store.list_executions(statuses=_UNFINISHED, limit=100_000):
+            if record.id in self._live or record.agent not in self.catalog.agents:
+                continue
+            self._launch(self.executor(record.agent), record, resume=True)
+            resumed.append(record.id)
+        return resumed
+
+    # -- reading ----------------------------------------------------------
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord:
+        """The stored record (``UnknownExecutionError`` if there is none)."""
+        record = await self.journal.store.get_execution(execution_id)
+        if record is None:
+            raise UnknownExecutionError(
+                f"no execution {execution_id!r}; list_executions shows the known ones"
+            )
+        return record
+
+    async def list_executions(
+        self,
+        *,
+        agent: str | None = None,
+        statuses: Collection[ExecutionStatus] | None = None,
+        limit: int = 50,
+    ) -> list[ExecutionRecord]:
+        """Executions, newest first."""
+        return await self.journal.store.list_executions(agent=agent, statuses=statuses, limit=limit)
+
+    async def get_events(
+        self,
+        execution_id: str,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        wait_seconds: float = 0.0,
+        types: Collection[EventType] | None = None,
+    ) -> list[Event]:
+        """Events after ``after``; waits up to ``wait_seconds`` for one if there are none yet."""
+        if not 1 <= limit <= self.limits.max_events_per_page:
+            raise UsageError(f"limit must be between 1 and {self.limits.max_events_per_page}")
+        if not 0 <= wait_seconds <= self.limits.max_wait_seconds:
+            raise UsageError(f"wait_seconds must be between 0 and {self.limits.max_wait_seconds}")
+        if after < 0:
+            raise UsageError("after must be 0 or a sequence number from an earlier answer")
+        await self.get_execution(execution_id)
+        return await self.journal.wait_events(
+            execution_id, after=after, limit=limit, wait_seconds=wait_seconds, types=types
+        )
+
+    # -- acting -----------------------------------------------------------
+
+    async def send_input(self, execution_id: str, text: str, node_id: str | None = None) -> str:
+        """Answer the node waiting for input; return its id.
+
+        An execution parked by an earlier process is resumed first, so the
+        answer reaches it however long it waited.
+        """
+        record = await self.get_execution(execution_id)
+        if record.status is not ExecutionStatus.WAITING_FOR_INPUT:
+            raise UsageError(
+                f"execution {execution_id!r} is {record.status.value}, not waiting for input; "
+                "send input only while get_execution shows waiting_for_input"
+            )
+        if not self.broker.waiting_nodes(execution_id):
+            if execution_id not in self._live:
+                self._launch(self.executor(record.agent), record, resume=True)
+            await self._until_waiting(execution_id)
+        return self.broker.deliver(execution_id, text, node_id)
+
+    async def _until_waiting(self, execution_id: str) -> None:
+        # The broker registers a waiter before its event is published, so
+        # after any of these events the answer to "is it waiting?" is final.
+        watched = [EventType.CLIENT_INPUT_REQUESTED, *_ENDINGS]
+        with (
+            self.journal.bus.subscribe(watched, execution_id=execution_id) as events,
+            anyio.fail_after(30),
+        ):
+            while not self.broker.waiting_nodes(execution_id):
+                if execution_id not in self._live:
+                    raise UsageError(f"execution {execution_id!r} stopped before it took input")
+                if (await events.receive()).type in _ENDINGS:
+                    raise UsageError(f"execution {execution_id!r} ended before it took input")
+
+    async def cancel(self, execution_id: str) -> bool:
+        """Cancel an execution; ``False`` if it had already finished."""
+        record = await self.get_execution(execution_id)
+        if record.status.is_final:
+            return False
+        live = self._live.get(execution_id)
+        executor = self.executor(record.agent)
+        executor.request_cancel(execution_id)
+        if live is not None and live.started.is_set():
+            live.scope.cancel()
+            with anyio.fail_after(30):
+                await live.finished.wait()
+            return True
+        # Queued here, or parked by an earlier process: record it directly.
+        if live is not None:
+            live.scope.cancel()
+        record.status = ExecutionStatus.CANCELLED
+        record.waiting_for_input = None
+        await self.journal.open_execution(execution_id)
+        self.journal.emit(execution_id, EventType.EXECUTION_CANCELLED)
+        self.journal.put_execution(record)
+        await self.journal.flush()
+        return True
