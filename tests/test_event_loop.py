@@ -595,3 +595,13 @@ async def test_a_recorded_conversation_replays_through_the_graph_offline(
     diverged = await GraphExecutor(changed, journal, data_dir=tmp_path / "data").run({})
     assert diverged.status is ExecutionStatus.FAILED
     assert "replay diverged" in (diverged.error or "") and "'n'" in (diverged.error or "")
+
+
+async def test_token_usage_of_the_loop_adds_up_on_the_execution(
+    journal: Journal, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider.from_turns({"*": [call("set_output", key="x", value=1), say("ok")]})
+    record, events = await run(journal, tmp_path, provider, [llm("n", ["x"])])
+    steps = of(events, EventType.JUDGE_VERDICT)
+    assert record.input_tokens == sum(s["input_tokens"] for s in steps) > 0
+    assert record.output_tokens == sum(s["output_tokens"] for s in steps) > 0

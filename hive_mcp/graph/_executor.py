@@ -383,6 +383,8 @@ class GraphExecutor:
             while True:
                 attempts += 1
                 result = await self._attempt(record, node, inputs, view, attempts, visit)
+                record.input_tokens += result.input_tokens
+                record.output_tokens += result.output_tokens
                 if result.ok or not result.retryable or attempts > max_retries:
                     break
                 delay = min(

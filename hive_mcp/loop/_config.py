@@ -79,3 +79,5 @@ class LoopOutcome:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     retryable: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0

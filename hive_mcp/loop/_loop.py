@@ -13,6 +13,7 @@ becomes a question too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -71,7 +72,13 @@ class EventLoop:
                 "resumed": saved is not None,
             },
         )
+        before = (state.input_tokens, state.output_tokens)
         outcome = await self._loop(state)
+        outcome = dataclasses.replace(
+            outcome,
+            input_tokens=state.input_tokens - before[0],
+            output_tokens=state.output_tokens - before[1],
+        )
         self.io.emit(
             EventType.NODE_LOOP_COMPLETED,
             {

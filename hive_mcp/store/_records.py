@@ -48,6 +48,8 @@ class ExecutionRecord(BaseModel):
     )
     entry_point: str | None = None
     idempotency_key: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
 

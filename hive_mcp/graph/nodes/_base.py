@@ -66,6 +66,8 @@ class NodeResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     retryable: bool = True
+    input_tokens: int = 0
+    output_tokens: int = 0
 
     @property
     def ok(self) -> bool:

@@ -192,6 +192,8 @@ class EventLoopNode:
             outputs=dict(outcome.outputs) if outcome.status == "success" else {},
             error=outcome.error,
             retryable=outcome.retryable,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
         )
 
 
