@@ -1,0 +1,6 @@
+"""The MCP server face: tools, run_<agent> tools, resources and transports."""
+
+from hive_mcp.server._app import build_server, request_state_key
+from hive_mcp.server._run_tool import RunResult
+
+__all__ = ["RunResult", "build_server", "request_state_key"]

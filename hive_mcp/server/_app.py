@@ -1,0 +1,91 @@
+"""Building the MCP server for a runtime: tools, run_<agent> tools, resources."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.request_state import RequestStateSecurity
+
+from hive_mcp import __version__
+from hive_mcp.errors import HiveError
+from hive_mcp.runtime import AgentRuntime
+from hive_mcp.server._models import AgentInfo, EventInfo, ExecutionInfo
+from hive_mcp.server._run_tool import run_tool
+from hive_mcp.server._tools import register_tools
+
+__all__ = ["build_server", "request_state_key"]
+
+INSTRUCTIONS = """\
+hive-mcp runs agents: graphs of LLM and code steps that may take minutes and
+may ask the user questions. For one agent, call its run_<agent> tool: it
+returns the output when the run finishes in time; otherwise it returns an
+execution_id and either a question (waiting_for_input: answer it with
+send_input) or a status to follow with get_events. The general tools
+(list_agents, start_execution, get_events, send_input, get_execution,
+cancel_execution, list_executions) work for every agent.
+"""
+
+
+def request_state_key(home: Path) -> bytes:
+    """A persistent key for sealing request_state, so a question survives a restart."""
+    path = home / "request_state.key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def build_server(runtime: AgentRuntime, *, state_key: bytes | None = None) -> MCPServer:
+    """The MCP server for ``runtime``; nothing here writes to stdout."""
+    security = (
+        RequestStateSecurity(keys=[state_key])
+        if state_key is not None
+        else RequestStateSecurity.ephemeral()
+    )
+    server = MCPServer(
+        "hive-mcp",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        log_level="WARNING",
+        tools=[run_tool(agent, runtime) for agent in runtime.catalog],
+        request_state_security=security,
+    )
+    register_tools(server, runtime)
+    _register_resources(server, runtime)
+    return server
+
+
+def _register_resources(server: MCPServer, runtime: AgentRuntime) -> None:
+    @server.resource("hive://agents", name="agents", mime_type="application/json")
+    def agents() -> str:
+        return json.dumps([AgentInfo.of(a).model_dump() for a in runtime.catalog])
+
+    @server.resource("hive://agents/{name}", mime_type="application/json")
+    def agent(name: str) -> dict[str, Any]:
+        try:
+            found = runtime.catalog.get(name)
+        except HiveError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        return found.spec.model_dump(mode="json", exclude_defaults=True)
+
+    @server.resource("hive://executions/{execution_id}", mime_type="application/json")
+    async def execution(execution_id: str) -> dict[str, Any]:
+        try:
+            record = await runtime.get_execution(execution_id)
+        except HiveError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        return ExecutionInfo.of(record).model_dump(mode="json")
+
+    @server.resource("hive://executions/{execution_id}/events", mime_type="application/json")
+    async def events(execution_id: str) -> str:
+        try:
+            page = await runtime.get_events(execution_id, limit=1000)
+        except HiveError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        return json.dumps([EventInfo.of(e).model_dump(mode="json") for e in page])
