@@ -8,8 +8,10 @@ cancelled, 2 a usage error (bad agent file, unknown agent, bad input, store).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -116,6 +118,28 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--steps", action="store_true", help="include every loop step")
     report.add_argument("--json", action="store_true", help="print JSON")
     report.set_defaults(handler=_report)
+
+    serve = commands.add_parser("serve", help="serve the agents as MCP tools (stdio by default)")
+    serve.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("HIVE_MCP_TOKEN"),
+        help="bearer token HTTP clients must send (default: $HIVE_MCP_TOKEN); "
+        "required on addresses other than loopback",
+    )
+    serve.add_argument(
+        "--no-resume", action="store_true", help="do not resume unfinished executions on start"
+    )
+    serve.set_defaults(handler=_serve)
+
+    demo = commands.add_parser("demo", help="the server end to end through a real MCP client")
+    demo.add_argument("--customer", default="Ada", help="input of the support_desk agent")
+    demo.add_argument(
+        "--answer", default="How do I reset my password?", help="the answer to its question"
+    )
+    demo.set_defaults(handler=_demo)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of agent files")
     schema.set_defaults(handler=_schema)
@@ -225,6 +249,30 @@ def _announce(executor: GraphExecutor) -> None:
         model = spec.defaults.model or "scripted"
         label = "scripted policy (offline, no model)" if model == "scripted" else model
         print(f"model: {label}", file=sys.stderr)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hive_mcp.server import serve
+
+    settings = Settings.load()
+    anyio.run(
+        functools.partial(
+            serve,
+            settings,
+            http=args.http,
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            resume=not args.no_resume,
+        )
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hive_mcp.cli._demo import run_demo
+
+    return run_demo(Settings.load(), customer=args.customer, answer=args.answer)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -2,5 +2,6 @@
 
 from hive_mcp.server._app import build_server, request_state_key
 from hive_mcp.server._run_tool import RunResult
+from hive_mcp.server._serve import http_app, is_loopback, serve
 
-__all__ = ["RunResult", "build_server", "request_state_key"]
+__all__ = ["RunResult", "build_server", "http_app", "is_loopback", "request_state_key", "serve"]

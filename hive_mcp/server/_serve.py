@@ -1,0 +1,145 @@
+"""Serving: the runtime and its MCP face over stdio or Streamable HTTP.
+
+Over stdio nothing but the MCP transport writes to stdout: logs go to
+stderr, and the SDK points file descriptor 1 at stderr while it serves.
+Over HTTP the MCP endpoint is ``/mcp`` and ``/health`` answers without
+auth; on an address other than loopback a bearer token is required, and
+DNS-rebinding protection stays on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from hive_mcp import __version__
+from hive_mcp.config import Settings
+from hive_mcp.errors import UsageError
+from hive_mcp.graph import load_catalog
+from hive_mcp.runtime import AgentRuntime
+from hive_mcp.server._app import build_server, request_state_key
+from hive_mcp.store import Journal, SQLiteStore
+
+__all__ = ["http_app", "is_loopback", "serve"]
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _BearerAuth:
+    """Requires ``Authorization: Bearer <token>`` (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                response = JSONResponse(
+                    {"error": "unauthorized: send 'Authorization: Bearer <token>'"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def http_app(
+    server: MCPServer, runtime: AgentRuntime, *, host: str, token: str | None
+) -> Starlette:
+    """A Starlette app with ``/mcp`` (the MCP endpoint) and ``/health``."""
+    hosts = {"127.0.0.1", "localhost", host}
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{h}:*" for h in sorted(hosts)],
+        allowed_origins=[f"http://{h}:*" for h in sorted(hosts)],
+    )
+    mcp_app: ASGIApp = server.streamable_http_app(
+        streamable_http_path="/mcp", transport_security=security
+    )
+    if token:
+        mcp_app = _BearerAuth(mcp_app, token)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"status": "ok", "version": __version__, "agents": sorted(runtime.catalog.agents)}
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with server.session_manager.run():  # a mounted app's own lifespan never runs
+            yield
+
+    return Starlette(
+        routes=[Route("/health", health, methods=["GET"]), Mount("/", app=mcp_app)],
+        lifespan=lifespan,
+    )
+
+
+async def serve(
+    settings: Settings,
+    *,
+    http: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    resume: bool = True,
+) -> None:
+    """Serve until cancelled; executions are suspended, not lost, on the way out."""
+    if http and not is_loopback(host) and not token:
+        raise UsageError(
+            f"refusing to serve on {host} without a bearer token: set HIVE_MCP_TOKEN (or "
+            "--token), or serve on 127.0.0.1"
+        )
+    catalog = load_catalog(settings.agents_dir)
+    for error in catalog.errors:
+        print_err(f"warning: skipped {error}")
+    store = SQLiteStore(settings.store_path)
+    try:
+        async with (
+            Journal(store) as journal,
+            AgentRuntime(catalog, journal, data_dir=settings.home / "data") as runtime,
+        ):
+            if resume:
+                await runtime.resume_unfinished()
+            server = build_server(runtime, state_key=request_state_key(settings.home))
+            if not http:
+                await server.run_stdio_async()
+                return
+            app = http_app(server, runtime, host=host, token=token)
+            config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+            print_err(f"hive-mcp serving MCP on http://{host}:{port}/mcp (health: /health)")
+            await uvicorn.Server(config).serve()
+    finally:
+        await store.close()
+
+
+def print_err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
