@@ -231,3 +231,28 @@ async def test_cancel_execution_cancels_a_parked_run(runtime: AgentRuntime) -> N
         }
         info = await call(client, "get_execution", execution_id=first["execution_id"])
     assert info["status"] == "cancelled"
+
+
+async def test_listeners_get_update_notifications_for_an_execution(runtime: AgentRuntime) -> None:
+    from mcp.server.subscriptions import InMemorySubscriptionBus
+    from mcp.shared.subscriptions import ResourceUpdated
+
+    from hive_mcp.server import notify_resource_updates
+
+    updates = InMemorySubscriptionBus()
+    server = build_server(runtime, subscriptions=updates)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(notify_resource_updates, runtime, updates)
+        async with Client(server) as client:
+            first = await call(client, "run_support_desk", customer="Di", max_wait_seconds=5)
+            uri = f"hive://executions/{first['execution_id']}"
+            async with client.listen(resource_subscriptions=[uri]) as listener:
+                await call(
+                    client, "send_input", execution_id=first["execution_id"], text="export data"
+                )
+                with anyio.fail_after(10):
+                    async for event in listener:
+                        if isinstance(event, ResourceUpdated) and event.uri == uri:
+                            break
+            await follow(client, first["execution_id"], "completed")
+        tg.cancel_scope.cancel()

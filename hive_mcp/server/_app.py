@@ -10,15 +10,18 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.request_state import RequestStateSecurity
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.subscriptions import ResourceUpdated
 
 from hive_mcp import __version__
 from hive_mcp.errors import HiveError
+from hive_mcp.events import EventType
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._models import AgentInfo, EventInfo, ExecutionInfo
 from hive_mcp.server._run_tool import run_tool
 from hive_mcp.server._tools import register_tools
 
-__all__ = ["build_server", "request_state_key"]
+__all__ = ["build_server", "notify_resource_updates", "request_state_key"]
 
 INSTRUCTIONS = """\
 hive-mcp runs agents: graphs of LLM and code steps that may take minutes and
@@ -41,8 +44,17 @@ def request_state_key(home: Path) -> bytes:
     return path.read_bytes()
 
 
-def build_server(runtime: AgentRuntime, *, state_key: bytes | None = None) -> MCPServer:
-    """The MCP server for ``runtime``; nothing here writes to stdout."""
+def build_server(
+    runtime: AgentRuntime,
+    *,
+    state_key: bytes | None = None,
+    subscriptions: InMemorySubscriptionBus | None = None,
+) -> MCPServer:
+    """The MCP server for ``runtime``; nothing here writes to stdout.
+
+    Pass the ``subscriptions`` bus that ``notify_resource_updates`` feeds to
+    let clients listen for changes of execution resources.
+    """
     security = (
         RequestStateSecurity(keys=[state_key])
         if state_key is not None
@@ -55,6 +67,7 @@ def build_server(runtime: AgentRuntime, *, state_key: bytes | None = None) -> MC
         log_level="WARNING",
         tools=[run_tool(agent, runtime) for agent in runtime.catalog],
         request_state_security=security,
+        subscriptions=subscriptions,
     )
     register_tools(server, runtime)
     _register_resources(server, runtime)
@@ -89,3 +102,33 @@ def _register_resources(server: MCPServer, runtime: AgentRuntime) -> None:
         except HiveError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
         return json.dumps([EventInfo.of(e).model_dump(mode="json") for e in page])
+
+
+_STATE_CHANGES = frozenset(
+    {
+        EventType.EXECUTION_STARTED,
+        EventType.EXECUTION_COMPLETED,
+        EventType.EXECUTION_FAILED,
+        EventType.EXECUTION_CANCELLED,
+        EventType.EXECUTION_PAUSED,
+        EventType.EXECUTION_RESUMED,
+        EventType.NODE_STARTED,
+        EventType.CLIENT_INPUT_REQUESTED,
+        EventType.CLIENT_INPUT_RECEIVED,
+    }
+)
+
+
+async def notify_resource_updates(runtime: AgentRuntime, bus: InMemorySubscriptionBus) -> None:
+    """Forward committed events as resource updates, until cancelled.
+
+    Every event updates ``hive://executions/{id}/events``; events that change
+    the execution's state also update ``hive://executions/{id}``. The SDK
+    merges updates a listener has not collected yet.
+    """
+    with runtime.journal.bus.subscribe() as events:
+        async for event in events:
+            base = f"hive://executions/{event.execution_id}"
+            await bus.publish(ResourceUpdated(uri=f"{base}/events"))
+            if event.type in _STATE_CHANGES:
+                await bus.publish(ResourceUpdated(uri=base))

@@ -16,8 +16,10 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 import uvicorn
 from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,7 +31,7 @@ from hive_mcp.config import Settings
 from hive_mcp.errors import UsageError
 from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import AgentRuntime
-from hive_mcp.server._app import build_server, request_state_key
+from hive_mcp.server._app import build_server, notify_resource_updates, request_state_key
 from hive_mcp.store import Journal, SQLiteStore
 
 __all__ = ["http_app", "is_loopback", "serve"]
@@ -129,14 +131,22 @@ async def serve(
         ):
             if resume:
                 await runtime.resume_unfinished()
-            server = build_server(runtime, state_key=request_state_key(settings.home))
-            if not http:
-                await server.run_stdio_async()
-                return
-            app = http_app(server, runtime, host=host, token=token)
-            config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-            print_err(f"hive-mcp serving MCP on http://{host}:{port}/mcp (health: /health)")
-            await uvicorn.Server(config).serve()
+            updates = InMemorySubscriptionBus()
+            server = build_server(
+                runtime, state_key=request_state_key(settings.home), subscriptions=updates
+            )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(notify_resource_updates, runtime, updates)
+                if http:
+                    app = http_app(server, runtime, host=host, token=token)
+                    config = uvicorn.Config(
+                        app, host=host, port=port, log_level="warning", lifespan="on"
+                    )
+                    print_err(f"hive-mcp serving MCP on http://{host}:{port}/mcp (health: /health)")
+                    await uvicorn.Server(config).serve()
+                else:
+                    await server.run_stdio_async()
+                tg.cancel_scope.cancel()
     finally:
         await store.close()
 
