@@ -121,21 +121,33 @@ def test_nothing_but_json_rpc_reaches_stdout_when_serving_over_stdio(tmp_path: P
             "params": {"name": "run_text_report", "arguments": {"text": "One. Two."}},
         },
     ]
-    stdin = "".join(json.dumps(m) + "\n" for m in messages)
-    done = subprocess.run(
-        [sys.executable, "-m", "hive_mcp", "serve"],
-        input=stdin,
-        env=env_for(tmp_path) | {"LITELLM_LOG": "DEBUG"},
-        capture_output=True,
+    args = [sys.executable, "-m", "hive_mcp", "serve"]
+    env = env_for(tmp_path) | {"LITELLM_LOG": "DEBUG"}
+    with subprocess.Popen(
+        args,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
-        check=False,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    assert lines, done.stderr
-    replies = [json.loads(line) for line in lines]  # every line is a JSON-RPC message
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        for message in messages:
+            proc.stdin.write(json.dumps(message) + "\n")
+        proc.stdin.flush()
+        replies: list[dict[str, Any]] = []
+        # Keep stdin open until every answer is in: at end of input a server may drop requests.
+        while {r.get("id") for r in replies} < {1, 2, 3}:
+            line = proc.stdout.readline()
+            assert line, "the server closed stdout early"
+            replies.append(json.loads(line))  # every line must be a JSON-RPC message
+        proc.stdin.close()
+        rest = proc.stdout.read()
+        proc.wait(timeout=30)
+    replies += [json.loads(line) for line in rest.splitlines() if line.strip()]
     assert all(r["jsonrpc"] == "2.0" for r in replies)
-    assert {r.get("id") for r in replies} >= {1, 2, 3}
+    tool_result = next(r for r in replies if r.get("id") == 3)["result"]
+    assert tool_result["structuredContent"]["status"] == "completed"
 
 
 async def test_serve_over_http_with_a_bearer_token(tmp_path: Path) -> None:
