@@ -176,6 +176,16 @@ async def test_serve_over_http_with_a_bearer_token(tmp_path: Path) -> None:
                 },
             )
             assert 400 <= malformed.status_code < 500
+            rebinding = await plain.post(
+                f"{url}/mcp",
+                json=body,
+                headers={
+                    "Authorization": f"Bearer {TOKEN}",
+                    "Host": "evil.example:80",
+                    "Accept": "application/json, text/event-stream",
+                },
+            )
+            assert rebinding.status_code == 421  # DNS-rebinding protection is on
         for mode in ("auto", "legacy"):
             with authed(port) as http:
                 async with (
