@@ -29,6 +29,7 @@ from pathlib import Path
 
 import anyio
 import anyio.lowlevel
+from _table import print_table  # the sibling module; scripts run from this folder
 
 from hive_mcp.events import Event, EventBus, EventType
 from hive_mcp.graph import Agent, GraphExecutor, GraphSpec, check_agent
@@ -331,12 +332,7 @@ def main() -> None:
             )
 
     headers = ("measurement", f"median of {repeats}", "target", "baseline, same run", "ours/base")
-    widths = [max(len(r[i]) for r in (*rows, headers)) for i in range(5)]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
-    print(line)
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    print_table(headers, rows)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from _table import print_table  # the sibling module; scripts run from this folder
 
 from hive_mcp.events import EventType
 from hive_mcp.graph import Agent, GraphExecutor, GraphSpec, check_agent
@@ -173,11 +174,7 @@ def main() -> None:
         )
     )
     headers = ("measurement", f"median of {args.repeats}", "target", "baseline, same run")
-    widths = [max(len(r[i]) for r in (*rows, headers)) for i in range(4)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    print_table(headers, rows)
 
 
 if __name__ == "__main__":

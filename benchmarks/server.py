@@ -37,6 +37,7 @@ from typing import Any
 
 import anyio
 import httpx2
+from _table import print_table  # the sibling module; scripts run from this folder
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -469,11 +470,7 @@ def main() -> None:
         rows = anyio.run(run, repeats, Path(tmp))
 
     headers = ("measurement", f"median of {repeats}", "target", "baseline, same run", "ours/base")
-    widths = [max(len(r[i]) for r in (*rows, headers)) for i in range(5)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    print_table(headers, rows)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.test_mcp_server import call, follow
+
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-123"
@@ -66,24 +68,6 @@ def authed(port: int, token: str = TOKEN) -> Iterator[Any]:
     yield httpx2.AsyncClient(
         headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=60)
     )
-
-
-async def call(client: Client, name: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(name, arguments)
-    assert not result.is_error, result.content
-    return result.structured_content or {}
-
-
-async def until_status(client: Client, execution_id: str, status: str) -> dict[str, Any]:
-    after = 0
-    with anyio.fail_after(20):
-        while True:
-            page = await call(
-                client, "get_events", execution_id=execution_id, after=after, wait_seconds=5
-            )
-            after = page["next_after"]
-            if page["status"] == status:
-                return page
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -254,7 +238,7 @@ async def test_a_waiting_execution_survives_a_server_kill_and_resumes_on_input(
             await call(
                 client, "send_input", execution_id=started["execution_id"], text="change my plan"
             )
-            await until_status(client, started["execution_id"], "completed")
+            await follow(client, started["execution_id"], "completed")
             final = await call(client, "get_execution", execution_id=started["execution_id"])
     assert final["output"]["reply"].endswith("(see kb-102)")
 
