@@ -141,6 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_demo)
 
+    tool_server = commands.add_parser(
+        "tool-server", help="run one of hive-mcp's own MCP tool servers over stdio"
+    )
+    tool_server.add_argument("name", choices=["filesystem", "email", "github"])
+    tool_server.add_argument("args", nargs=argparse.REMAINDER, help="the server's own options")
+    tool_server.set_defaults(handler=_tool_server)
+
     schema = commands.add_parser("schema", help="print the JSON Schema of agent files")
     schema.set_defaults(handler=_schema)
     return parser
@@ -267,6 +274,14 @@ def _serve(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _tool_server(args: argparse.Namespace) -> int:
+    import importlib
+
+    module = importlib.import_module(f"hive_mcp.toolservers.{args.name}")
+    code: int = module.main(list(args.args))
+    return code
 
 
 def _demo(args: argparse.Namespace) -> int:
