@@ -20,10 +20,12 @@ import pydantic
 import yaml
 
 from hive_mcp.errors import UsageError
+from hive_mcp.toolbox import ServerConfig, load_servers_file
 
 __all__ = ["ConfigFile", "Settings", "bundled_agents_dir"]
 
 CONFIG_NAME = "config.yaml"
+TOOLS_NAME = "mcp_servers.json"
 STORE_NAME = "store.db"
 
 
@@ -33,6 +35,15 @@ class ConfigFile(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     agents_dir: str | None = None
+    tool_servers: str | None = None
+
+
+def bundled_tools_file() -> Path:
+    """The tool-server registry that ships with hive-mcp."""
+    packaged = Path(str(resources.files("hive_mcp"))) / "_bundled_tools" / TOOLS_NAME
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "tools" / TOOLS_NAME
 
 
 def bundled_agents_dir() -> Path:
@@ -50,10 +61,17 @@ class Settings:
 
     home: Path
     agents_dir: Path
+    tools_file: Path
 
     @property
     def store_path(self) -> Path:
         return self.home / STORE_NAME
+
+    def tool_servers(self) -> dict[str, ServerConfig]:
+        """The registry: the tools file, overlaid by ``$HIVE_MCP_HOME/mcp_servers.json``."""
+        servers = load_servers_file(self.tools_file)
+        servers.update(load_servers_file(self.home / TOOLS_NAME))
+        return servers
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -70,7 +88,14 @@ class Settings:
             agents_dir = cwd / "graph"
         else:
             agents_dir = bundled_agents_dir()
-        return cls(home=home, agents_dir=agents_dir)
+        tools = env.get("HIVE_MCP_TOOLS") or file.tool_servers
+        if tools:
+            tools_file = (cwd / Path(tools).expanduser()).resolve()
+        elif (cwd / "tools" / TOOLS_NAME).is_file():
+            tools_file = cwd / "tools" / TOOLS_NAME
+        else:
+            tools_file = bundled_tools_file()
+        return cls(home=home, agents_dir=agents_dir, tools_file=tools_file)
 
 
 def _read_config(path: Path) -> ConfigFile:

@@ -13,6 +13,7 @@ Every error a user can cause carries a message that says what to change.
     │   ├── ExpressionError        an edge condition could not be evaluated
     │   ├── GraphRunError          the graph cannot go on (no edge, max_steps, ...)
     │   ├── StoreError             the store cannot be opened, read or written
+    │   ├── ToolServerError        a tool server failed to start or answer
     │   └── LLMError               a model call failed (``retryable`` says if trying again may help)
     │       ├── RateLimitError
     │       ├── LLMTimeoutError
@@ -42,6 +43,7 @@ __all__ = [
     "ReplayDivergedError",
     "RunError",
     "StoreError",
+    "ToolServerError",
     "UnknownAgentError",
     "UnknownExecutionError",
     "UsageError",
@@ -101,6 +103,10 @@ class GraphRunError(RunError):
 
 class StoreError(RunError):
     """The store cannot be opened, read or written."""
+
+
+class ToolServerError(RunError):
+    """A tool server failed to start, answer in time, or answer at all; the model is told."""
 
 
 class LLMError(RunError):

@@ -33,6 +33,7 @@ from hive_mcp.graph import (
 )
 from hive_mcp.runtime import build_report
 from hive_mcp.store import ExecutionRecord, Journal, SQLiteStore
+from hive_mcp.toolbox import Toolbox
 
 __all__ = ["main"]
 
@@ -217,8 +218,10 @@ def _run(args: argparse.Namespace) -> int:
         ) from None
     agent.check_input(data)
 
-    async def start(journal: Journal) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
-        executor = _executor(agent, journal, settings)
+    async def start(
+        journal: Journal, toolbox: Toolbox
+    ) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
+        executor = _executor(agent, journal, settings, toolbox)
         record = executor.create(data, entry_point=args.entry_point)
         _announce(executor)
         return executor, record, lambda: executor.start_execution(record)
@@ -230,23 +233,33 @@ def _resume(args: argparse.Namespace) -> int:
     settings = Settings.load()
     catalog = _catalog(settings)
 
-    async def start(journal: Journal) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
+    async def start(
+        journal: Journal, toolbox: Toolbox
+    ) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
         record = await journal.store.get_execution(args.execution)
         if record is None:
             raise UnknownExecutionError(
                 f"no execution {args.execution!r} in the store at {settings.store_path}"
             )
-        executor = _executor(catalog.get(record.agent), journal, settings)
+        executor = _executor(catalog.get(record.agent), journal, settings, toolbox)
         _announce(executor)
         return executor, record, lambda: executor.resume(record.id)
 
     return run_session(start, settings=settings, quiet=args.quiet, answers=args.answer)
 
 
-def _executor(agent: Agent, journal: Journal, settings: Settings) -> GraphExecutor:
+def _executor(
+    agent: Agent, journal: Journal, settings: Settings, toolbox: Toolbox
+) -> GraphExecutor:
     # on_cancel="suspend": leaving unanswered keeps the execution parked;
     # Ctrl-C asks for a real cancel first (see _session).
-    return GraphExecutor(agent, journal, data_dir=settings.home / "data", on_cancel="suspend")
+    return GraphExecutor(
+        agent,
+        journal,
+        data_dir=settings.home / "data",
+        on_cancel="suspend",
+        toolbox=toolbox,
+    )
 
 
 def _announce(executor: GraphExecutor) -> None:

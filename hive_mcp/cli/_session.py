@@ -23,6 +23,7 @@ from hive_mcp.config import Settings
 from hive_mcp.events import EventType, Subscription
 from hive_mcp.graph import GraphExecutor
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
+from hive_mcp.toolbox import Toolbox
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_PARKED", "Start", "run_session"]
 
@@ -31,7 +32,7 @@ EXIT_INTERRUPTED = 130
 
 # Given the journal, return the executor, the execution and how to drive it.
 Start = Callable[
-    [Journal],
+    [Journal, Toolbox],
     Awaitable[tuple[GraphExecutor, ExecutionRecord, Callable[[], Awaitable[ExecutionRecord]]]],
 ]
 
@@ -48,7 +49,7 @@ def run_session(start: Start, *, settings: Settings, quiet: bool, answers: list[
     store = SQLiteStore(settings.store_path)
     outcome = _Outcome()
     try:
-        anyio.run(_main, store, start, quiet, deque(answers), outcome)
+        anyio.run(_main, store, settings, start, quiet, deque(answers), outcome)
     finally:
         anyio.run(store.close)
     record = outcome.record
@@ -65,10 +66,15 @@ def run_session(start: Start, *, settings: Settings, quiet: bool, answers: list[
 
 
 async def _main(
-    store: SQLiteStore, start: Start, quiet: bool, answers: deque[str], outcome: _Outcome
+    store: SQLiteStore,
+    settings: Settings,
+    start: Start,
+    quiet: bool,
+    answers: deque[str],
+    outcome: _Outcome,
 ) -> None:
-    async with Journal(store) as journal:
-        executor, record, drive = await start(journal)
+    async with Journal(store) as journal, Toolbox(settings.tool_servers()) as toolbox:
+        executor, record, drive = await start(journal, toolbox)
         progress = journal.bus.subscribe(execution_id=record.id)
         questions = journal.bus.subscribe(
             [EventType.CLIENT_INPUT_REQUESTED], execution_id=record.id

@@ -38,6 +38,7 @@ from hive_mcp.graph.nodes import (
 )
 from hive_mcp.llm._resolve import ProviderResolver
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
+from hive_mcp.toolbox import Toolbox
 
 __all__ = ["DEFAULT_NODE_TYPES", "EdgeDecider", "GraphExecutor"]
 
@@ -84,6 +85,7 @@ class GraphExecutor:
         providers: ProviderResolver | None = None,
         data_dir: Path | None = None,
         on_cancel: Literal["cancel", "suspend"] = "cancel",
+        toolbox: Toolbox | None = None,
     ) -> None:
         self.agent = agent
         self.spec = agent.spec
@@ -108,6 +110,7 @@ class GraphExecutor:
             self.broker,
             providers if providers is not None else default_resolver(agent),
             data_dir if data_dir is not None else Path(tempfile.gettempdir()) / "hive-mcp-data",
+            toolbox,
         )
 
     # -- public ----------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hive_mcp.errors import UsageError
 from hive_mcp.events import EventType
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._inputs import InputBroker
@@ -15,6 +16,7 @@ from hive_mcp.graph.nodes import NodeContext, resolve_callable
 from hive_mcp.llm import LLMProvider
 from hive_mcp.llm._resolve import ProviderResolver, resolve_provider
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
+from hive_mcp.toolbox import RemoteTool, Toolbox
 
 __all__ = ["NodeServices", "default_resolver"]
 
@@ -44,12 +46,14 @@ class NodeServices:
         broker: InputBroker,
         providers: ProviderResolver,
         data_root: Path,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self.agent = agent
         self.journal = journal
         self.broker = broker
         self.providers = providers
         self.data_root = data_root
+        self.toolbox = toolbox
 
     def context(
         self,
@@ -104,6 +108,16 @@ class NodeServices:
         def provider(model: str | None, api_base: str | None = None) -> LLMProvider:
             return self.providers(model or node.model, api_base)
 
+        async def remote_tools(refs: list[str]) -> list[RemoteTool]:
+            if self.toolbox is None:
+                raise UsageError(
+                    f"node {node.id!r} uses tool servers {refs}, but no tool servers are "
+                    "configured: add them to $HIVE_MCP_HOME/mcp_servers.json or the agent's "
+                    "mcpServers"
+                )
+            spec = self.agent.spec
+            return await self.toolbox.tools(refs, scope=spec.name, local=spec.mcp_servers)
+
         return NodeContext(
             execution_id=eid,
             node=node,
@@ -118,4 +132,5 @@ class NodeServices:
             request_input=request_input,
             provider=provider,
             data_dir=self.data_root / eid,
+            remote_tools=remote_tools,
         )

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from hive_mcp.toolbox import ServerConfig
+
 __all__ = [
     "Constraint",
     "EdgeCondition",
@@ -31,7 +33,7 @@ _ID = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def _named_items(value: Any, prefix: str) -> Any:
@@ -201,6 +203,12 @@ class GraphSpec(_Model):
     entry_points: list[EntryPointSpec] = Field(default_factory=list)
     max_steps: int = Field(default=100, ge=1)
     defaults: GraphDefaults = Field(default_factory=GraphDefaults)
+    mcp_servers: dict[str, ServerConfig] = Field(
+        default_factory=dict,
+        alias="mcpServers",
+        description="Tool servers of this agent (the mcpServers shape); they take precedence "
+        "over servers of the same name in the global registry.",
+    )
     scripted_policy: str | None = Field(
         default=None,
         description="'module:callable' answering LLM turns offline when no model is set "

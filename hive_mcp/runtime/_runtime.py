@@ -27,6 +27,7 @@ from hive_mcp.graph import AgentCatalog, GraphExecutor
 from hive_mcp.graph._inputs import InputBroker
 from hive_mcp.llm import ProviderResolver
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
+from hive_mcp.toolbox import Toolbox
 
 __all__ = ["AgentRuntime", "RuntimeLimits"]
 
@@ -73,8 +74,10 @@ class AgentRuntime:
         data_dir: Path,
         limits: RuntimeLimits | None = None,
         providers: ProviderResolver | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self.catalog = catalog
+        self.toolbox = toolbox
         self.journal = journal
         self.limits = limits or RuntimeLimits()
         self.broker = InputBroker(on_park=self._release_slot, on_unpark=self._take_slot)
@@ -114,6 +117,7 @@ class AgentRuntime:
                 providers=self._providers,
                 data_dir=self._data_dir,
                 on_cancel="suspend",
+                toolbox=self.toolbox,
             )
         return self._executors[agent_name]
 

@@ -33,6 +33,7 @@ from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._app import build_server, notify_resource_updates, request_state_key
 from hive_mcp.store import Journal, SQLiteStore
+from hive_mcp.toolbox import Toolbox
 
 __all__ = ["http_app", "is_loopback", "serve"]
 
@@ -127,7 +128,10 @@ async def serve(
     try:
         async with (
             Journal(store) as journal,
-            AgentRuntime(catalog, journal, data_dir=settings.home / "data") as runtime,
+            Toolbox(settings.tool_servers()) as toolbox,
+            AgentRuntime(
+                catalog, journal, data_dir=settings.home / "data", toolbox=toolbox
+            ) as runtime,
         ):
             if resume:
                 await runtime.resume_unfinished()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hive_mcp.events import EventType
 from hive_mcp.graph._spec import GraphSpec, NodeSpec
 from hive_mcp.llm import LLMProvider
+from hive_mcp.toolbox import RemoteTool
 
 if TYPE_CHECKING:
     from hive_mcp.graph._agent import Agent
@@ -37,7 +38,8 @@ class NodeContext:
     durably);
     ``request_input`` parks the execution until a person answers;
     ``provider(model, api_base)`` gives the LLM provider (``None``s: the
-    node's and agent's defaults); ``data_dir`` is the execution's folder.
+    node's and agent's defaults); ``data_dir`` is the execution's folder;
+    ``remote_tools`` resolves tool-server references like ``github.list_issues``.
     """
 
     execution_id: str
@@ -53,6 +55,7 @@ class NodeContext:
     request_input: Callable[[str, str, list[str]], Awaitable[str]]
     provider: Callable[[str | None, str | None], LLMProvider]
     data_dir: Path
+    remote_tools: Callable[[list[str]], Awaitable[list[RemoteTool]]]
 
 
 @dataclass(slots=True, kw_only=True)

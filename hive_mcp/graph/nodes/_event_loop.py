@@ -13,22 +13,24 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from hive_mcp.errors import UsageError
+from hive_mcp.errors import HiveError, ToolServerError, UsageError
 from hive_mcp.events import EventType
 from hive_mcp.graph._spec import GraphSpec, NodeSpec
 from hive_mcp.graph.nodes._base import NodeContext, NodeResult, NodeStatus
 from hive_mcp.graph.nodes._function import resolve_callable
-from hive_mcp.llm import LLMProvider
+from hive_mcp.llm import LLMProvider, ToolSpec
 from hive_mcp.loop import (
     EventLoop,
     Judge,
     LLMJudge,
     LoopConfig,
     Tool,
+    ToolError,
     custom_judge,
     implicit_judge,
     python_tool,
 )
+from hive_mcp.toolbox import TOOL_REF, RemoteTool
 
 if TYPE_CHECKING:
     from hive_mcp.graph._agent import Agent
@@ -75,22 +77,73 @@ def _settings(node: NodeSpec) -> LoopSettings:
         raise UsageError(f"node {node.id!r}: {problems}") from None
 
 
+def _remote_refs(node: NodeSpec) -> list[str]:
+    refs = [entry for entry in node.tools if ":" not in entry]
+    bad = [r for r in refs if not TOOL_REF.match(r)]
+    if bad:
+        raise UsageError(
+            f"node {node.id!r}: tools {bad} are neither 'module:callable' (a Python function) "
+            "nor 'server' / 'server.tool' (a tool server)"
+        )
+    return refs
+
+
 def _tools(node: NodeSpec, base_dir: Path | None) -> list[Tool]:
-    tools = []
-    for entry in node.tools:
-        if ":" not in entry:
-            raise UsageError(
-                f"node {node.id!r}: tool {entry!r} would come from an MCP tool server, which "
-                "this version cannot reach yet; name a Python function as 'module:callable'"
-            )
-        tools.append(python_tool(resolve_callable(entry, base_dir)))
+    _remote_refs(node)
+    tools = [python_tool(resolve_callable(e, base_dir)) for e in node.tools if ":" in e]
+    _check_names(node, tools)
+    return tools
+
+
+def _check_names(node: NodeSpec, tools: list[Tool]) -> None:
     names = [t.name for t in tools]
-    clashes = sorted(
-        {n for n in names if names.count(n) > 1}
-        | ({"set_output", "ask_user", "load_data"} & set(names))
-    )
+    builtin = {"set_output", "ask_user", "load_data"}
+    clashes = sorted({n for n in names if names.count(n) > 1} | (builtin & set(names)))
     if clashes:
         raise UsageError(f"node {node.id!r}: tool names {clashes} are used twice or are built in")
+
+
+def _as_loop_tool(remote: RemoteTool) -> Tool:
+    async def run(arguments: dict[str, Any]) -> str:
+        try:
+            return await remote.call(arguments)
+        except HiveError as exc:  # the model is told, and can try again or go on
+            raise ToolError(str(exc)) from None
+
+    spec = ToolSpec(
+        name=remote.name, description=remote.description, parameters=remote.input_schema
+    )
+    return Tool(spec=spec, run=run)
+
+
+def _unreachable(ref: str, error: str, ctx: NodeContext) -> Tool:
+    # A server that cannot be reached must not fail the run: the model sees a
+    # tool that says so, and each call tries again.
+    server, _, name = ref.partition(".")
+
+    async def run(arguments: dict[str, Any]) -> str:
+        try:
+            tools = await ctx.remote_tools([ref])
+        except HiveError as exc:
+            raise ToolError(str(exc)) from None
+        if name and tools:
+            return await tools[0].call(arguments)
+        raise ToolError(f"tool server {server!r} is reachable again; its tools come next turn")
+
+    spec = ToolSpec(
+        name=(name or server).replace(".", "_"),
+        description=f"Unavailable right now ({error}). Calling it tries the server again.",
+    )
+    return Tool(spec=spec, run=run)
+
+
+async def _resolve_remote(node: NodeSpec, ctx: NodeContext) -> list[Tool]:
+    tools: list[Tool] = []
+    for ref in _remote_refs(node):
+        try:
+            tools += [_as_loop_tool(t) for t in await ctx.remote_tools([ref])]
+        except ToolServerError as exc:
+            tools.append(_unreachable(ref, str(exc), ctx))
     return tools
 
 
@@ -160,6 +213,8 @@ class EventLoopNode:
         node, settings = self._node, self._settings
         spec = self._agent.spec
         provider = ctx.provider(None, settings.api_base)
+        tools = self._tools + await _resolve_remote(node, ctx)
+        _check_names(node, tools)
         model = node.model or spec.defaults.model or "scripted"
         judge = self._judge
         if judge is None:
@@ -171,7 +226,7 @@ class EventLoopNode:
             output_keys=list(node.output_keys),
             nullable_output_keys=list(node.nullable_output_keys),
             client_facing=node.client_facing,
-            tools=self._tools,
+            tools=tools,
             judge=judge,
             success_criteria=node.success_criteria,
             max_iterations=node.max_iterations or spec.defaults.max_iterations,

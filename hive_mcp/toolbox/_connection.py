@@ -1,0 +1,193 @@
+"""One tool server connection: started on first use, shared, restarted after a crash.
+
+A connection is owned by a task of the toolbox (the MCP client's context
+must be entered and left in one task); callers in any execution share it.
+Every failure reaches the caller as a ``ToolServerError`` the model is told,
+and as a ``status`` event of the run that saw it; a failed server is started
+again on the next call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from hive_mcp.errors import ToolServerError
+from hive_mcp.events import emit_status
+from hive_mcp.toolbox._config import Redactor, ServerConfig, expand
+
+__all__ = ["ServerConnection", "ToolInfo"]
+
+log = logging.getLogger(__name__)
+
+
+# What a stdio server inherits from us besides its own env: enough to find
+# programs and a home, never our secrets.
+@dataclass(frozen=True)
+class ToolInfo:
+    """A tool as its server lists it."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "PYTHONPATH")
+
+
+class ServerConnection:
+    """A client session to one tool server."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ServerConfig,
+        redactor: Redactor,
+        task_group: TaskGroup,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._redact = redactor
+        self._task_group = task_group
+        self._env = dict(os.environ if env is None else env)
+        self._client: Client | None = None
+        self._stop = anyio.Event()
+        self._lock = anyio.Lock()
+        self._tools: list[ToolInfo] | None = None
+        self._start_error: BaseException | None = None
+
+    def _target(self) -> Any:
+        cfg, where = self.config, f"tool server {self.name!r}"
+
+        def x(text: str) -> str:
+            return expand(text, env=self._env, redactor=self._redact, where=where)
+
+        if cfg.command is not None:
+            env = {k: self._env[k] for k in _INHERITED if k in self._env}
+            env.update({k: x(v) for k, v in cfg.env.items()})
+            command = sys.executable if cfg.command in ("python", "python3") else cfg.command
+            return StdioServerParameters(
+                command=x(command), args=[x(a) for a in cfg.args], env=env, cwd=cfg.cwd
+            )
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        assert cfg.url is not None
+        http = httpx2.AsyncClient(
+            headers={k: x(v) for k, v in cfg.headers.items()},
+            timeout=httpx2.Timeout(30, read=cfg.timeout_seconds + 30),
+        )
+        return streamable_http_client(x(cfg.url), http_client=http)
+
+    async def _own(self, target: Any, *, task_status: TaskStatus[Client]) -> None:
+        stop = self._stop
+        started = False
+        try:
+            async with Client(target, mode="legacy") as client:
+                task_status.started(client)
+                started = True
+                await stop.wait()
+        except Exception as exc:  # a crash must never reach the toolbox's task group
+            if not started:
+                self._start_error = exc
+            log.warning("tool server %s stopped: %s", self.name, self._redact(_describe(exc)))
+        finally:
+            if self._client is not None and stop is self._stop:
+                self._client = None
+
+    async def client(self) -> Client:
+        """The live client, starting (or restarting) the server if needed."""
+        async with self._lock:
+            if self._client is None:
+                self._stop = anyio.Event()
+                self._start_error = None
+                try:
+                    target = self._target()
+                    with anyio.fail_after(self.config.timeout_seconds):
+                        self._client = await self._task_group.start(self._own, target)
+                except Exception as exc:
+                    # anyio reports a task that ended before starting generically; say why.
+                    detail = self._redact(_describe(self._start_error or exc))
+                    emit_status(
+                        "tool_server", "failed_to_start", {"server": self.name, "error": detail}
+                    )
+                    raise ToolServerError(
+                        f"tool server {self.name!r} did not start: {detail}; check its "
+                        "command and environment in the mcpServers configuration"
+                    ) from None
+                emit_status("tool_server", "started", {"server": self.name})
+            return self._client
+
+    def reset(self) -> None:
+        """Drop the session; the next call starts the server again."""
+        self._client = None
+        self._tools = None
+        self._stop.set()
+
+    async def list_tools(self) -> list[ToolInfo]:
+        """The server's tools (asked once per session)."""
+        if self._tools is None:
+            client = await self.client()
+            try:
+                with anyio.fail_after(self.config.timeout_seconds):
+                    listed = (await client.list_tools()).tools
+            except Exception as exc:
+                self._fail("list_tools", exc)
+            self._tools = [
+                ToolInfo(
+                    name=t.name, description=t.description or "", input_schema=dict(t.input_schema)
+                )
+                for t in listed
+            ]
+        return self._tools
+
+    async def call(self, tool: str, arguments: dict[str, Any]) -> str:
+        """Call a tool; its text (and structured content) as one string."""
+        client = await self.client()
+        timeout = self.config.timeout_seconds
+        try:
+            with anyio.fail_after(timeout + 5):
+                result = await client.call_tool(tool, arguments, read_timeout_seconds=timeout)
+        except TimeoutError:
+            self._fail(tool, TimeoutError(f"no answer within {timeout:g} s"))
+        except Exception as exc:
+            if "timed out" in str(exc):
+                exc = TimeoutError(f"no answer within {timeout:g} s")
+            self._fail(tool, exc)
+        parts = [getattr(c, "text", "") for c in result.content if getattr(c, "text", None)]
+        text = self._redact("\n".join(parts))
+        if result.is_error:
+            raise ToolServerError(f"{self.name}.{tool}: {text}")
+        if not text and result.structured_content is not None:
+            import json
+
+            text = self._redact(json.dumps(result.structured_content))
+        return text
+
+    def _fail(self, what: str, exc: BaseException) -> Any:
+        detail = self._redact(_describe(exc))
+        self.reset()
+        emit_status("tool_server", "failed", {"server": self.name, "call": what, "error": detail})
+        raise ToolServerError(
+            f"tool server {self.name!r} failed during {what}: {detail}. It will be started "
+            "again on the next call."
+        ) from None
+
+    async def close(self) -> None:
+        self.reset()
+
+
+def _describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,397 @@
+"""A filesystem MCP server confined to root folders, a drop-in for the official one.
+
+Tool names, argument names and result texts follow ``@modelcontextprotocol/server-filesystem``
+so an agent file can name either server; ``tests/test_filesystem_server.py`` runs the same
+behavioural tests against both. Run it as::
+
+    hive-mcp tool-server filesystem ROOT [ROOT...] [--max-bytes N]
+
+Every path is checked twice: as written (so ``..`` cannot climb out) and after resolving
+symlinks (so a link inside a root cannot lead out). Reads and writes larger than
+``--max-bytes`` are refused, and files are replaced atomically so a reader never sees half
+a write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import functools
+import io
+import os
+import re
+import secrets
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from hive_mcp import __version__
+
+__all__ = ["DEFAULT_MAX_BYTES", "Sandbox", "build_server", "main"]
+
+DEFAULT_MAX_BYTES = 1024 * 1024
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class TextResult(BaseModel):
+    """The structured result of every tool, as the official server declares it."""
+
+    content: str
+
+
+class Edit(BaseModel):
+    """One replacement of ``edit_file``; the wire names are the official server's."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    old_text: str = Field(alias="oldText", description="Text to search for - must match exactly")
+    new_text: str = Field(alias="newText", description="Text to replace with")
+
+
+Result = Annotated[CallToolResult, TextResult]
+
+
+def _result(text: str) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content={"content": text}
+    )
+
+
+def _os_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn OSError into ToolError: the SDK hides other exceptions' messages from the client."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise ToolError(f"{exc.strerror or exc}{where}") from exc
+
+    return wrapper
+
+
+class Sandbox:
+    """The allowed root folders and the size limit; every path goes through `resolve`."""
+
+    def __init__(self, roots: Sequence[Path], max_bytes: int) -> None:
+        # Keep each root as given and as its real path (a root may itself be a symlink,
+        # like /tmp on macOS); relative paths resolve against the first that contains them.
+        forms = [Path(os.path.abspath(r)) for r in roots] + [r.resolve() for r in roots]
+        self.roots = list(dict.fromkeys(forms))
+        self.max_bytes = max_bytes
+
+    def contains(self, path: Path) -> bool:
+        """Whether `path` (absolute, normalised) is one of the roots or below one."""
+        return any(path.is_relative_to(root) for root in self.roots)
+
+    def _denied(self, why: str, path: Path) -> ToolError:
+        allowed = ", ".join(map(str, self.roots))
+        return ToolError(f"Access denied - {why}: {path} not in {allowed}")
+
+    def resolve(self, raw: str) -> Path:
+        """The real path of `raw`, refused unless both it and its real path lie in a root."""
+        if "\0" in raw:
+            raise ToolError("Access denied - path contains a NUL byte")
+        given = Path(raw).expanduser() if raw == "~" or raw.startswith("~/") else Path(raw)
+        if not given.is_absolute():
+            candidates = [Path(os.path.normpath(root / given)) for root in self.roots]
+            given = next((c for c in candidates if self.contains(c)), candidates[0])
+        lexical = Path(os.path.normpath(given))
+        if not self.contains(lexical):
+            raise self._denied("path outside allowed directories", lexical)
+        try:
+            real = lexical.resolve()  # follows symlinks, dangling ones too
+        except RuntimeError as exc:  # a symlink loop
+            raise ToolError(f"Cannot resolve {lexical}: {exc}") from exc
+        if not self.contains(real):
+            raise self._denied("symlink target outside allowed directories", real)
+        return real
+
+    def read_text(self, path: Path) -> str:
+        """The file's text (invalid UTF-8 replaced), refused over the size limit."""
+        if not stat.S_ISREG(path.stat().st_mode):  # opening a FIFO would block forever
+            raise ToolError(f"Not a regular file: {path}")
+        # Read one byte past the limit rather than trust stat: the file may grow meanwhile.
+        with path.open("rb") as handle:
+            data = handle.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise ToolError(
+                f"File too large: {path} is over the limit of {self.max_bytes} bytes"
+                " (start the server with a larger --max-bytes to allow it)"
+            )
+        return data.decode("utf-8", errors="replace")
+
+    def write_text(self, path: Path, text: str) -> None:
+        """Replace the file's content atomically, refused over the size limit."""
+        data = text.encode("utf-8")
+        if len(data) > self.max_bytes:
+            raise ToolError(
+                f"Content too large: {len(data)} bytes is over the limit of {self.max_bytes}"
+                " bytes (start the server with a larger --max-bytes to allow it)"
+            )
+        if not path.parent.is_dir():
+            raise ToolError(f"Parent directory does not exist: {path.parent}")
+        # A sibling temp file renamed over the target: readers see the old or the new
+        # content, never a mix, and os.replace does not follow a symlink put there meanwhile.
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            if path.exists():  # keep the permissions of the file being replaced
+                os.chmod(temp, path.stat().st_mode & 0o7777)
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A glob over '/'-separated relative paths: `*` stays in one segment, `**` spans any."""
+    out, i = [], 0
+    while i < len(pattern):
+        char, close = pattern[i], pattern.find("]", i + 2)
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 2
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 1
+        elif char == "[" and close != -1:
+            body = pattern[i + 1 : close]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = close
+        else:
+            out.append({"*": "[^/]*", "?": "[^/]"}.get(char, re.escape(char)))
+        i += 1
+    return re.compile("".join(out))
+
+
+def _walk(top: Path, skip: Callable[[str], bool], below: str = "") -> Iterator[tuple[str, str]]:
+    """(path, path relative to the start) of everything below `top`, depth first.
+
+    Skipped entries are not entered, and symlinked folders are listed but never entered,
+    so a walk cannot loop or leave a root.
+    """
+    with os.scandir(top) as scan:
+        entries = sorted(scan, key=lambda e: e.name)
+    for entry in entries:
+        relative = f"{below}{entry.name}"
+        if skip(relative):
+            continue
+        yield entry.path, relative
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path), skip, f"{relative}/")
+
+
+def _lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").removesuffix("\n").split("\n")
+
+
+def _apply_edits(text: str, edits: list[Edit]) -> str:
+    """Apply edits in order: an exact match first, else lines equal up to indentation."""
+    for edit in edits:
+        old, new = edit.old_text.replace("\r\n", "\n"), edit.new_text.replace("\r\n", "\n")
+        if old in text:
+            text = text.replace(old, new, 1)
+            continue
+        lines, old_lines = text.split("\n"), old.split("\n")
+        wanted = [line.strip() for line in old_lines]
+        for start in range(len(lines) - len(old_lines) + 1):
+            if [line.strip() for line in lines[start : start + len(old_lines)]] != wanted:
+                continue
+            # Indent the new text as the file indents the matched lines, not as the
+            # model happened to quote them.
+            found = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+            quoted = old_lines[0][: len(old_lines[0]) - len(old_lines[0].lstrip())]
+            new_lines = [found + ln.removeprefix(quoted) if ln else ln for ln in new.split("\n")]
+            lines[start : start + len(old_lines)] = new_lines
+            text = "\n".join(lines)
+            break
+        else:
+            raise ToolError(f"Could not find exact match for edit:\n{edit.old_text}")
+    return text
+
+
+def _diff(before: str, after: str, name: str) -> str:
+    """A git-style diff fenced for Markdown, laid out as the official server's."""
+    old, new = io.StringIO(before).readlines(), io.StringIO(after).readlines()
+    hunks = list(difflib.unified_diff(old, new, n=4))[2:]  # our own ---/+++ lines below
+    body = "".join(h if h.endswith("\n") else h + "\n\\ No newline at end of file\n" for h in hunks)
+    diff = f"Index: {name}\n{'=' * 67}\n--- {name}\toriginal\n+++ {name}\tmodified\n{body}"
+    fence = "```"
+    while fence in diff:
+        fence += "`"
+    return f"{fence}diff\n{diff}{fence}\n\n"
+
+
+def _js_time(seconds: float) -> str:
+    return time.strftime("%a %b %d %Y %H:%M:%S GMT%z (%Z)", time.localtime(seconds))
+
+
+def build_server(box: Sandbox) -> MCPServer:
+    """The MCP server with the official filesystem server's tools, confined to `box`."""
+    server = MCPServer("hive-mcp-filesystem", version=__version__, log_level="WARNING")
+    reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    def writes(idempotent: bool, destructive: bool = True) -> ToolAnnotations:
+        return ToolAnnotations(
+            read_only_hint=False,
+            idempotent_hint=idempotent,
+            destructive_hint=destructive,
+            open_world_hint=False,
+        )
+
+    def tool(hints: ToolAnnotations) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        def register(fn: Callable[P, R]) -> Callable[P, R]:
+            server.tool(annotations=hints)(_os_errors(fn))
+            return fn
+
+        return register
+
+    # Parameter names are camelCase where the official server's arguments are.
+    @tool(reads)
+    def read_text_file(
+        path: str,
+        head: Annotated[int | None, Field(ge=0, description="Only the first N lines")] = None,
+        tail: Annotated[int | None, Field(ge=0, description="Only the last N lines")] = None,
+    ) -> Result:
+        """Read a text file (UTF-8) inside the allowed directories; head/tail give N lines."""
+        if head and tail:
+            raise ToolError("Cannot specify both head and tail parameters simultaneously")
+        text = box.read_text(box.resolve(path))
+        if head:
+            text = "\n".join(_lines(text)[:head])
+        elif tail:
+            text = "\n".join(_lines(text)[-tail:])
+        return _result(text)
+
+    server.tool("read_file", description="Deprecated: use read_text_file.", annotations=reads)(
+        _os_errors(read_text_file)
+    )
+
+    @tool(reads)
+    def read_multiple_files(paths: Annotated[list[str], Field(min_length=1)]) -> Result:
+        """Read several text files; one failure does not stop the others."""
+        parts = []
+        for raw in paths:
+            try:
+                parts.append(f"{raw}:\n{box.read_text(box.resolve(raw))}\n")
+            except (ToolError, OSError) as exc:
+                parts.append(f"{raw}: Error - {exc}")
+        return _result("\n---\n".join(parts))
+
+    @tool(writes(idempotent=True))
+    def write_file(path: str, content: str) -> Result:
+        """Create or overwrite a text file inside the allowed directories."""
+        box.write_text(box.resolve(path), content)
+        return _result(f"Successfully wrote to {path}")
+
+    @tool(writes(idempotent=False))
+    def edit_file(path: str, edits: list[Edit], dryRun: bool = False) -> Result:
+        """Replace text in a file (oldText -> newText, in order); returns a git-style diff."""
+        real = box.resolve(path)
+        raw = box.read_text(real)
+        # Match on LF only, but keep the file's own line endings when writing it back.
+        crlf, before = "\r\n" in raw, raw.replace("\r\n", "\n")
+        after = _apply_edits(before, edits)
+        if not dryRun:
+            box.write_text(real, after.replace("\n", "\r\n") if crlf else after)
+        return _result(_diff(before, after, str(real)))
+
+    @tool(writes(idempotent=True, destructive=False))
+    def create_directory(path: str) -> Result:
+        """Create a folder and any missing parents; an existing folder is fine."""
+        box.resolve(path).mkdir(parents=True, exist_ok=True)
+        return _result(f"Successfully created directory {path}")
+
+    @tool(reads)
+    def list_directory(path: str) -> Result:
+        """List a folder's entries, each prefixed with [DIR] or [FILE]."""
+        with os.scandir(box.resolve(path)) as scan:
+            entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in scan)
+        return _result("\n".join(f"{'[DIR]' if d else '[FILE]'} {n}" for n, d in entries))
+
+    @tool(writes(idempotent=False))
+    def move_file(source: str, destination: str) -> Result:
+        """Move or rename a file or folder; fails if the destination exists."""
+        src, dst = box.resolve(source), box.resolve(destination)
+        # Check-then-rename leaves a tiny race; the stdlib has no rename-without-replace.
+        if os.path.lexists(dst):
+            raise ToolError(f"Destination already exists: {dst}")
+        os.rename(src, dst)
+        return _result(f"Successfully moved {source} to {destination}")
+
+    @tool(reads)
+    def search_files(
+        path: str,
+        pattern: Annotated[str, Field(description="Glob on relative paths: *.py, **/*.py")],
+        excludePatterns: Sequence[str] = (),
+    ) -> Result:
+        """Recursively find entries whose path relative to `path` matches a glob."""
+        top, wanted = box.resolve(path), _glob(pattern)
+        excluded = [_glob(p) for p in excludePatterns]
+        walk = _walk(top, lambda relative: any(x.fullmatch(relative) for x in excluded))
+        found = [
+            entry
+            for entry, relative in walk
+            if wanted.fullmatch(relative) and box.contains(Path(entry).resolve())
+        ]
+        return _result("\n".join(found) if found else "No matches found")
+
+    @tool(reads)
+    def get_file_info(path: str) -> Result:
+        """Size, times, type and permissions of a file or folder."""
+        st = box.resolve(path).stat()
+        # Keys and value spellings as the official server prints them (JavaScript's).
+        info = {
+            "size": st.st_size,
+            "created": _js_time(getattr(st, "st_birthtime", st.st_ctime)),
+            "modified": _js_time(st.st_mtime),
+            "accessed": _js_time(st.st_atime),
+            "isDirectory": str(stat.S_ISDIR(st.st_mode)).lower(),
+            "isFile": str(stat.S_ISREG(st.st_mode)).lower(),
+            "permissions": f"{st.st_mode & 0o777:o}",
+        }
+        return _result("\n".join(f"{key}: {value}" for key, value in info.items()))
+
+    @tool(reads)
+    def list_allowed_directories() -> Result:
+        """The folders this server may read and write (and everything below them)."""
+        return _result("Allowed directories:\n" + "\n".join(map(str, box.roots)))
+
+    return server
+
+
+def main(argv: list[str]) -> int:
+    """Serve the allowed folders over stdio until the client hangs up."""
+    parser = argparse.ArgumentParser(
+        prog="hive-mcp tool-server filesystem", description="MCP filesystem tools, confined."
+    )
+    parser.add_argument("roots", nargs="+", type=Path, help="folders the tools may use")
+    parser.add_argument(
+        "--max-bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        help=f"largest file read or written, in bytes (default {DEFAULT_MAX_BYTES})",
+    )
+    args = parser.parse_args(argv)
+    if args.max_bytes < 0:
+        parser.error("--max-bytes must not be negative")
+    roots = [root for root in args.roots if root.is_dir()]
+    for skipped in [root for root in args.roots if root not in roots]:
+        print(f"warning: {skipped} is not a folder; skipped", file=sys.stderr)
+    if not roots:
+        print("error: none of the given roots is an existing folder", file=sys.stderr)
+        return 1
+    build_server(Sandbox(roots, args.max_bytes)).run()
+    return 0

@@ -1,0 +1,410 @@
+"""The filesystem tool server, and the official npm one as its reference: same tests, both pass.
+
+Every behavioural test runs twice over stdio with the official Python client: against
+``hive-mcp tool-server filesystem`` ("hive") and against
+``@modelcontextprotocol/server-filesystem`` under node ("official"). The npm package is
+installed once into the pytest cache, as in test_foreign_client.py; only that install
+touches the network. Where the two servers word an error differently the tests assert
+what both share: an error result, the words "Access denied", and nothing changed outside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp_types import CallToolResult
+
+from hive_mcp.toolservers import filesystem
+from tests.test_foreign_client import _cache_folder, _locked
+
+# The first run installs the npm package; later runs take seconds.
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
+
+OFFICIAL = "@modelcontextprotocol/server-filesystem"
+OFFICIAL_VERSION = "2026.8.31"
+SECRET = "outside the roots\n"
+
+# The drop-in contract: tool -> (argument names, required ones), as the official server has them.
+COMMON_TOOLS = {
+    "read_text_file": ({"path", "head", "tail"}, {"path"}),
+    "read_file": ({"path", "head", "tail"}, {"path"}),
+    "read_multiple_files": ({"paths"}, {"paths"}),
+    "write_file": ({"path", "content"}, {"path", "content"}),
+    "edit_file": ({"path", "edits", "dryRun"}, {"path", "edits"}),
+    "create_directory": ({"path"}, {"path"}),
+    "list_directory": ({"path"}, {"path"}),
+    "move_file": ({"source", "destination"}, {"source", "destination"}),
+    "search_files": ({"path", "pattern", "excludePatterns"}, {"path", "pattern"}),
+    "get_file_info": ({"path"}, {"path"}),
+    "list_allowed_directories": (set(), set()),
+}
+
+Command = Callable[..., list[str]]  # (root, *options) -> argv of a stdio server
+
+
+def _install_official(folder: Path, npm: str) -> None:
+    """npm install the pinned server into `folder`, unless that exact install is there."""
+    manifest = json.dumps(
+        {
+            "name": "hive-mcp-official-fs",
+            "private": True,
+            "dependencies": {OFFICIAL: OFFICIAL_VERSION},
+        }
+    )
+    done_marker = folder / "installed-package.json"  # written only after a complete install
+    if done_marker.exists() and done_marker.read_text() == manifest:
+        return
+    (folder / "package.json").write_text(manifest)
+    # --ignore-scripts: no install script may fetch anything; no audit or funding requests.
+    done = subprocess.run(
+        [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"],
+        cwd=folder,
+        env=os.environ | {"npm_config_update_notifier": "false"},
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"npm install of {OFFICIAL}@{OFFICIAL_VERSION} failed in {folder}:\n{done.stderr}"
+        )
+    done_marker.write_text(manifest)
+
+
+@pytest.fixture(scope="module")
+def official_server(pytestconfig: pytest.Config) -> Command:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail(
+            "node and npm (Node.js 20+) must be on PATH to test against the official server"
+        )
+    folder = _cache_folder(pytestconfig) / "server-filesystem"
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder / ".lock"):
+        _install_official(folder, npm)
+    script = folder / "node_modules" / OFFICIAL / "dist" / "index.js"
+    return lambda root, *options: [node, str(script), *options, str(root)]
+
+
+def hive_server(root: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "hive_mcp", "tool-server", "filesystem", *options, str(root)]
+
+
+@pytest.fixture(params=["hive", "official"])
+def server(request: pytest.FixtureRequest) -> Command:
+    if request.param == "official":  # only then is node needed
+        official: Command = request.getfixturevalue("official_server")
+        return official
+    return hive_server
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "root").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text(SECRET)
+    return tmp_path / "root"
+
+
+@asynccontextmanager
+async def connect(argv: list[str]) -> AsyncIterator[Client]:
+    env = {"PATH": os.environ["PATH"], "PYTHONWARNINGS": "error"}
+    with anyio.fail_after(60):
+        async with Client(StdioServerParameters(command=argv[0], args=argv[1:], env=env)) as c:
+            yield c
+
+
+async def ok(client: Client, tool: str, **arguments: object) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, f"{tool} failed: {text_of(result)}"
+    # Both servers also send the text as structured content.
+    assert result.structured_content == {"content": text_of(result)}
+    return text_of(result)
+
+
+async def refused(client: Client, tool: str, **arguments: object) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, f"{tool} should have failed: {text_of(result)}"
+    return text_of(result)
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+# -- behaviour shared by both servers -------------------------------------------------
+
+
+async def test_both_servers_offer_the_common_tools_with_the_same_arguments(
+    server: Command, root: Path
+) -> None:
+    async with connect(server(root)) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    for name, (arguments, required) in COMMON_TOOLS.items():
+        schema = tools[name].input_schema
+        assert set(schema.get("properties", {})) == arguments, name
+        assert set(schema.get("required", [])) == required, name
+    edit_items = tools["edit_file"].input_schema["properties"]["edits"]["items"]
+    if "$ref" in edit_items:  # pydantic puts the item schema in $defs
+        edit_items = tools["edit_file"].input_schema["$defs"][edit_items["$ref"].split("/")[-1]]
+    assert set(edit_items["required"]) == {"oldText", "newText"}
+
+
+async def test_a_written_file_reads_back_unchanged(server: Command, root: Path) -> None:
+    text = "first line\nsecond line\n"
+    async with connect(server(root)) as client:
+        said = await ok(client, "write_file", path=str(root / "note.txt"), content=text)
+        assert said == f"Successfully wrote to {root / 'note.txt'}"
+        assert await ok(client, "read_text_file", path=str(root / "note.txt")) == text
+        assert await ok(client, "read_file", path=str(root / "note.txt")) == text
+        assert (
+            await ok(client, "read_text_file", path=str(root / "note.txt"), head=1) == "first line"
+        )
+        # A relative path is taken relative to the root.
+        await ok(client, "write_file", path="relative.txt", content="here")
+    assert (root / "note.txt").read_text() == text
+    assert (root / "relative.txt").read_text() == "here"
+
+
+async def test_edit_file_replaces_old_text_with_new_text_and_returns_a_diff(
+    server: Command, root: Path
+) -> None:
+    target = root / "poem.txt"
+    target.write_text("alpha\nbeta\ngamma\n")
+    async with connect(server(root)) as client:
+        diff = await ok(
+            client,
+            "edit_file",
+            path=str(target),
+            edits=[
+                {"oldText": "beta", "newText": "BETA"},
+                {"oldText": "gamma", "newText": "delta"},
+            ],
+        )
+    assert target.read_text() == "alpha\nBETA\ndelta\n"
+    assert diff.startswith("```diff\n")
+    assert "\n-beta\n-gamma\n+BETA\n+delta\n" in diff
+
+
+async def test_a_dry_run_edit_shows_the_diff_and_leaves_the_file_unchanged(
+    server: Command, root: Path
+) -> None:
+    target = root / "poem.txt"
+    target.write_text("alpha\nbeta\n")
+    async with connect(server(root)) as client:
+        diff = await ok(
+            client,
+            "edit_file",
+            path=str(target),
+            edits=[{"oldText": "beta", "newText": "BETA"}],
+            dryRun=True,
+        )
+    assert "\n-beta\n+BETA\n" in diff
+    assert target.read_text() == "alpha\nbeta\n"
+
+
+async def test_an_edit_whose_old_text_is_missing_fails_and_changes_nothing(
+    server: Command, root: Path
+) -> None:
+    target = root / "poem.txt"
+    target.write_text("alpha\n")
+    async with connect(server(root)) as client:
+        said = await refused(
+            client, "edit_file", path=str(target), edits=[{"oldText": "zeta", "newText": "x"}]
+        )
+    assert "Could not find exact match" in said
+    assert target.read_text() == "alpha\n"
+
+
+async def test_list_directory_marks_files_and_folders(server: Command, root: Path) -> None:
+    (root / "a.txt").write_text("a")
+    (root / "sub").mkdir()
+    async with connect(server(root)) as client:
+        listing = await ok(client, "list_directory", path=str(root))
+    assert sorted(listing.splitlines()) == ["[DIR] sub", "[FILE] a.txt"]
+
+
+async def test_search_files_matches_a_glob_on_paths_below_the_folder(
+    server: Command, root: Path
+) -> None:
+    (root / "pkg" / "deep").mkdir(parents=True)
+    for name in ["top.py", "pkg/mod.py", "pkg/deep/leaf.py", "pkg/notes.md"]:
+        (root / name).write_text("x")
+    async with connect(server(root)) as client:
+        everywhere = await ok(client, "search_files", path=str(root), pattern="**/*.py")
+        top_only = await ok(client, "search_files", path=str(root), pattern="*.py")
+        nothing = await ok(client, "search_files", path=str(root), pattern="*.rs")
+    assert sorted(everywhere.splitlines()) == [
+        str(root / "pkg" / "deep" / "leaf.py"),
+        str(root / "pkg" / "mod.py"),
+        str(root / "top.py"),
+    ]
+    assert top_only.splitlines() == [str(root / "top.py")]
+    assert nothing == "No matches found"
+
+
+async def test_move_file_renames_and_refuses_to_overwrite(server: Command, root: Path) -> None:
+    (root / "old.txt").write_text("moving")
+    (root / "taken.txt").write_text("keep me")
+    (root / "dest").mkdir()
+    async with connect(server(root)) as client:
+        await ok(
+            client,
+            "move_file",
+            source=str(root / "old.txt"),
+            destination=str(root / "dest" / "new.txt"),
+        )
+        await refused(
+            client,
+            "move_file",
+            source=str(root / "dest" / "new.txt"),
+            destination=str(root / "taken.txt"),
+        )
+    assert not (root / "old.txt").exists()
+    assert (root / "dest" / "new.txt").read_text() == "moving"
+    assert (root / "taken.txt").read_text() == "keep me"
+
+
+async def test_create_directory_makes_nested_folders_and_accepts_existing_ones(
+    server: Command, root: Path
+) -> None:
+    async with connect(server(root)) as client:
+        await ok(client, "create_directory", path=str(root / "a" / "b" / "c"))
+        await ok(client, "create_directory", path=str(root / "a" / "b" / "c"))
+        info = await ok(client, "get_file_info", path=str(root / "a" / "b"))
+        allowed = await ok(client, "list_allowed_directories")
+    assert (root / "a" / "b" / "c").is_dir()
+    assert "isDirectory: true" in info.splitlines()
+    assert allowed.splitlines() == ["Allowed directories:", str(root)]
+
+
+async def test_a_dot_dot_path_out_of_the_root_is_refused(server: Command, root: Path) -> None:
+    outside = root.parent / "outside"
+    escapes = [str(root / ".." / "outside" / "secret.txt"), "../outside/secret.txt"]
+    async with connect(server(root)) as client:
+        for path in escapes:
+            for said in [
+                await refused(client, "read_text_file", path=path),
+                await refused(client, "write_file", path=path, content="overwritten"),
+                await refused(
+                    client, "edit_file", path=path, edits=[{"oldText": "outside", "newText": "x"}]
+                ),
+            ]:
+                assert "Access denied" in said
+                assert str(root) in said  # the message names the allowed root
+        await refused(
+            client, "write_file", path=str(root / ".." / "outside" / "new.txt"), content="x"
+        )
+        await refused(client, "list_directory", path=str(root / ".."))
+        await refused(
+            client,
+            "move_file",
+            source=str(outside / "secret.txt"),
+            destination=str(root / "stolen.txt"),
+        )
+    assert (outside / "secret.txt").read_text() == SECRET
+    assert names(outside) == ["secret.txt"]
+    assert names(root) == []
+
+
+async def test_a_symlink_inside_the_root_pointing_outside_is_refused_for_read_and_write(
+    server: Command, root: Path
+) -> None:
+    outside = root.parent / "outside"
+    (root / "link.txt").symlink_to(outside / "secret.txt")
+    (root / "dangling.txt").symlink_to(outside / "planted.txt")
+    (root / "door").symlink_to(outside, target_is_directory=True)
+    async with connect(server(root)) as client:
+        assert "Access denied" in await refused(
+            client, "read_text_file", path=str(root / "link.txt")
+        )
+        assert "Access denied" in await refused(
+            client, "write_file", path=str(root / "link.txt"), content="overwritten"
+        )
+        assert "Access denied" in await refused(
+            client, "read_text_file", path=str(root / "door" / "secret.txt")
+        )
+        assert "Access denied" in await refused(
+            client, "write_file", path=str(root / "door" / "planted.txt"), content="x"
+        )
+        # The servers word this one differently; both refuse it.
+        await refused(client, "write_file", path=str(root / "dangling.txt"), content="x")
+        found = await ok(client, "search_files", path=str(root), pattern="**/secret.txt")
+    assert found == "No matches found"
+    assert (outside / "secret.txt").read_text() == SECRET
+    assert names(outside) == ["secret.txt"]
+
+
+# -- hive only: the size limit, atomic writes, the command line -----------------------
+
+
+async def test_files_over_the_size_limit_are_refused_for_read_and_write(root: Path) -> None:
+    (root / "big.txt").write_text("x" * 101)
+    (root / "small.txt").write_text("y" * 100)
+    async with connect(hive_server(root, "--max-bytes", "100")) as client:
+        assert "over the limit of 100 bytes" in await refused(
+            client, "read_text_file", path=str(root / "big.txt")
+        )
+        assert "over the limit of 100 bytes" in await refused(
+            client, "write_file", path=str(root / "new.txt"), content="z" * 101
+        )
+        # An edit that would grow a file past the limit is refused as a write.
+        await refused(
+            client,
+            "edit_file",
+            path=str(root / "small.txt"),
+            edits=[{"oldText": "y", "newText": "yy"}],
+        )
+        assert await ok(client, "read_text_file", path=str(root / "small.txt")) == "y" * 100
+        await ok(client, "write_file", path=str(root / "new.txt"), content="z" * 100)
+    assert (root / "small.txt").read_text() == "y" * 100
+    assert (root / "new.txt").read_text() == "z" * 100
+
+
+async def test_writes_replace_files_whole_and_leave_no_temp_files(root: Path) -> None:
+    target = root / "data.txt"
+    async with connect(hive_server(root)) as client:
+        await ok(client, "write_file", path=str(target), content="one\n")
+        target.chmod(0o600)
+        await ok(client, "write_file", path=str(target), content="two\n")
+        await ok(
+            client, "edit_file", path=str(target), edits=[{"oldText": "two", "newText": "three"}]
+        )
+        await refused(client, "write_file", path=str(root / "missing" / "x.txt"), content="x")
+    assert target.read_text() == "three\n"
+    assert target.stat().st_mode & 0o777 == 0o600  # the replacement kept the permissions
+    assert names(root) == ["data.txt"]
+
+
+def test_the_server_exits_with_an_error_when_no_root_exists(tmp_path: Path) -> None:
+    assert filesystem.main([str(tmp_path / "missing")]) == 1
+
+
+async def test_an_edit_quoted_with_other_indentation_is_indented_as_the_file(root: Path) -> None:
+    # The official server matches such lines too but indents the new lines differently.
+    target = root / "code.py"
+    target.write_text("def f(x):\n    if x:\n        g()\n")
+    async with connect(hive_server(root)) as client:
+        await ok(
+            client,
+            "edit_file",
+            path=str(target),
+            edits=[{"oldText": "if x:\n    g()", "newText": "if not x:\n    h()\n    g()"}],
+        )
+    assert target.read_text() == "def f(x):\n    if not x:\n        h()\n        g()\n"

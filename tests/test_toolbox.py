@@ -1,0 +1,209 @@
+"""LLM nodes using MCP tool servers: lazily started, shared, restarted, never fatal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from hive_mcp.events import EventType
+from hive_mcp.graph import GraphExecutor
+from hive_mcp.llm import LLMRequest
+from hive_mcp.llm._scripted import ScriptedProvider, ScriptedTurn, call, say
+from hive_mcp.store import ExecutionStatus, Journal
+from hive_mcp.toolbox import ServerConfig, Toolbox
+from tests.support import build
+
+pytestmark = pytest.mark.anyio
+FAULTY = str(Path(__file__).parent / "tool_servers" / "faulty.py")
+SECRET = "s3cr3t-value-4242"
+
+
+@pytest.fixture
+async def toolbox() -> AsyncIterator[Toolbox]:
+    servers = {
+        "faulty": ServerConfig(
+            command=sys.executable,
+            args=[FAULTY],
+            env={"SECRET_TOKEN": "${TEST_SECRET}"},
+            timeout_seconds=3,
+        ),
+        "ghost": ServerConfig(command="/nonexistent/tool-server", timeout_seconds=3),
+    }
+    async with Toolbox(servers, env={"TEST_SECRET": SECRET, "PATH": "/usr/bin:/bin"}) as tb:
+        yield tb
+
+
+async def run_node(
+    journal: Journal,
+    tmp_path: Path,
+    toolbox: Toolbox,
+    tools: list[str],
+    turns: list[ScriptedTurn | str],
+) -> tuple[Any, list[Any], ScriptedProvider]:
+    provider = ScriptedProvider.from_turns(
+        {"*": [*turns, call("set_output", key="x", value=1), say("done")]}
+    )
+    agent = build(
+        [
+            {
+                "id": "n",
+                "type": "event_loop",
+                "output_keys": ["x"],
+                "tools": tools,
+                "max_iterations": 20,
+            }
+        ],
+        [],
+    )
+    ex = GraphExecutor(
+        agent, journal, providers=lambda m, a: provider, data_dir=tmp_path, toolbox=toolbox
+    )
+    with anyio.fail_after(60):
+        record = await ex.run({})
+    return record, await journal.read(record.id, limit=10_000), provider
+
+
+def results(provider: ScriptedProvider) -> list[str]:
+    last = provider.requests[-1]
+    return [m.content for m in last.messages if m.role == "tool"]
+
+
+def statuses(events: list[Any]) -> list[tuple[str, str]]:
+    return [
+        (e.data["data"].get("server"), e.data["status"])
+        for e in events
+        if e.type is EventType.STATUS and e.data["name"] == "tool_server"
+    ]
+
+
+async def test_a_node_uses_the_tools_of_a_server_started_on_first_use(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox
+) -> None:
+    record, events, provider = await run_node(
+        journal, tmp_path, toolbox, ["faulty.echo"], [call("echo", text="hi")]
+    )
+    assert record.status is ExecutionStatus.COMPLETED, record.error
+    assert results(provider)[0] == "echo: hi"
+    assert {t.name for t in provider.requests[0].tools} == {"echo", "set_output", "load_data"}
+    assert statuses(events) == [("faulty", "started")]
+
+
+async def test_a_server_that_crashes_mid_call_gives_a_tool_error_and_is_restarted(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox
+) -> None:
+    record, events, provider = await run_node(
+        journal, tmp_path, toolbox, ["faulty"], [call("crash"), call("echo", text="after")]
+    )
+    assert record.status is ExecutionStatus.COMPLETED, record.error
+    crashed, after = results(provider)[:2]
+    assert crashed.startswith("Error: tool server 'faulty' failed during crash:")
+    assert "started again on the next call" in crashed
+    assert after == "echo: after"
+    assert statuses(events) == [("faulty", "started"), ("faulty", "failed"), ("faulty", "started")]
+
+
+async def test_a_server_that_hangs_past_its_timeout_gives_a_tool_error_and_the_next_call_works(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox
+) -> None:
+    record, _, provider = await run_node(
+        journal, tmp_path, toolbox, ["faulty"], [call("hang"), call("echo", text="still here")]
+    )
+    assert record.status is ExecutionStatus.COMPLETED, record.error
+    hung, after = results(provider)[:2]
+    assert "failed during hang" in hung and "3 s" in hung
+    assert after == "echo: still here"
+
+
+async def test_a_malformed_result_is_a_tool_error(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox
+) -> None:
+    record, _, provider = await run_node(
+        journal, tmp_path, toolbox, ["faulty"], [call("malformed"), call("echo", text="ok")]
+    )
+    assert record.status is ExecutionStatus.COMPLETED, record.error
+    bad, good = results(provider)[:2]
+    assert bad.startswith("Error: tool server 'faulty' failed during malformed")
+    assert good == "echo: ok"
+
+
+async def test_a_server_that_never_starts_does_not_fail_the_run(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox
+) -> None:
+    record, events, provider = await run_node(
+        journal,
+        tmp_path,
+        toolbox,
+        ["ghost.lookup", "faulty.echo"],
+        [call("lookup", q="x"), call("echo", text="fine")],
+    )
+    assert record.status is ExecutionStatus.COMPLETED, record.error
+    offered = {t.name: t.description for t in provider.requests[0].tools}
+    assert offered["lookup"].startswith("Unavailable right now (tool server 'ghost' did not start")
+    ghost_call, echo_result = results(provider)[:2]
+    assert ghost_call.startswith("Error: tool server 'ghost' did not start")
+    assert echo_result == "echo: fine"
+    assert ("ghost", "failed_to_start") in statuses(events)
+
+
+async def test_an_unknown_server_fails_the_node_naming_the_known_ones(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox
+) -> None:
+    record, _, _ = await run_node(journal, tmp_path, toolbox, ["nowhere"], [])
+    assert record.status is ExecutionStatus.FAILED
+    assert "no tool server 'nowhere' in the mcpServers configuration; known: faulty, ghost" in (
+        record.error or ""
+    )
+
+
+async def test_a_secret_from_env_expansion_appears_in_no_event_result_or_log(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    record, events, provider = await run_node(
+        journal, tmp_path, toolbox, ["faulty"], [call("show_secret"), call("crash")]
+    )
+    assert record.status is ExecutionStatus.COMPLETED
+    assert results(provider)[0] == "my token is [redacted]"
+    assert SECRET not in json.dumps([e.to_dict() for e in events])
+    assert SECRET not in json.dumps([m.model_dump() for r in provider.requests for m in r.messages])
+    assert SECRET not in caplog.text
+
+
+async def test_a_missing_environment_variable_for_a_server_is_a_clear_tool_error(
+    journal: Journal, tmp_path: Path
+) -> None:
+    servers = {
+        "needs": ServerConfig(
+            command=sys.executable, args=[FAULTY], env={"SECRET_TOKEN": "${NOT_SET_ANYWHERE}"}
+        )
+    }
+    async with Toolbox(servers, env={}) as tb:
+        record, _, provider = await run_node(
+            journal, tmp_path, tb, ["needs.echo"], [call("echo", text="x")]
+        )
+    assert record.status is ExecutionStatus.COMPLETED, record.error
+    assert (
+        "uses ${NOT_SET_ANYWHERE}, but NOT_SET_ANYWHERE is not set in the environment"
+        in results(provider)[0]
+    )
+
+
+async def test_tools_of_two_servers_with_one_name_are_told_apart(
+    journal: Journal, tmp_path: Path
+) -> None:
+    twin = ServerConfig(command=sys.executable, args=[FAULTY])
+    async with Toolbox({"a": twin, "b": twin}) as tb:
+        tools = await tb.tools(["a.echo", "b.echo"])
+        assert [t.name for t in tools] == ["a__echo", "b__echo"]
+        assert await tools[1].call({"text": "from b"}) == "echo: from b"
+
+
+def policy_unused(request: LLMRequest) -> None:
+    return None

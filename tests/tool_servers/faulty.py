@@ -1,0 +1,70 @@
+"""A tool server that misbehaves on request, for the toolbox's fault tests."""
+
+import os
+import time
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import CallToolResult, TextContent
+
+server = MCPServer("faulty", log_level="WARNING")
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Echo the text."""
+    return f"echo: {text}"
+
+
+@server.tool()
+def crash() -> str:
+    """Kill the server in the middle of the call."""
+    os._exit(1)
+
+
+@server.tool()
+def hang() -> str:
+    """Never answer."""
+    time.sleep(3600)
+    return "never"
+
+
+@server.tool()
+def show_secret() -> str:
+    """Return the secret it was started with (a tool that leaks)."""
+    return f"my token is {os.environ.get('SECRET_TOKEN')}"
+
+
+class _NoArgs(ArgModelBase):
+    pass
+
+
+async def _malformed() -> CallToolResult:
+    # Declares an output schema, then breaks it: the client must refuse the result.
+    return CallToolResult(
+        content=[TextContent(type="text", text="?")], structured_content={"n": "x"}
+    )
+
+
+server._tool_manager._tools["malformed"] = Tool(
+    fn=_malformed,
+    name="malformed",
+    title=None,
+    description="Return a result that breaks its own schema.",
+    parameters={"type": "object", "properties": {}},
+    fn_metadata=FuncMetadata(
+        arg_model=_NoArgs,
+        output_schema={
+            "type": "object",
+            "properties": {"n": {"type": "integer"}},
+            "required": ["n"],
+        },
+    ),
+    is_async=True,
+    context_kwarg=None,
+    annotations=None,
+)
+
+if __name__ == "__main__":
+    server.run()
