@@ -207,3 +207,25 @@ async def test_tools_of_two_servers_with_one_name_are_told_apart(
 
 def policy_unused(request: LLMRequest) -> None:
     return None
+
+
+def test_env_defaults_fill_in_and_empty_values_are_left_out() -> None:
+    from hive_mcp.toolbox import Redactor, expand
+
+    redactor = Redactor()
+    env = {"SET": "value-1"}
+    assert (
+        expand("${SET}/${UNSET:-fallback}/${UNSET:-}", env=env, redactor=redactor, where="x")
+        == "value-1/fallback/"
+    )
+    assert redactor("it was value-1") == "it was [redacted]"
+
+
+def test_the_shipped_registry_loads_and_names_our_servers() -> None:
+    from hive_mcp.toolbox import load_servers_file
+
+    servers = load_servers_file(
+        Path(__file__).resolve().parent.parent / "tools" / "mcp_servers.json"
+    )
+    assert set(servers) == {"filesystem", "email", "github"}
+    assert servers["github"].args == ["tool-server", "github"]

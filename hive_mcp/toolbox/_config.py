@@ -7,8 +7,10 @@
                    "headers": {"Authorization": "Bearer ${REMOTE_TOKEN}"}}}}
 
 ``${NAME}`` is replaced by the environment variable NAME when the server
-starts; the values substituted are secrets, kept out of events, logs and
-tool results by the ``Redactor``.
+starts (a missing one is an error naming it); ``${NAME:-default}`` falls
+back to ``default``, and an env entry that ends up empty is not passed at
+all. The values substituted are secrets, kept out of events, logs and tool
+results by the ``Redactor``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from hive_mcp.errors import UsageError
 
 __all__ = ["Redactor", "ServerConfig", "expand", "load_servers_file"]
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ServerConfig(pydantic.BaseModel):
@@ -80,8 +82,10 @@ def expand(text: str, *, env: Mapping[str, str], redactor: Redactor, where: str)
     """Replace ``${NAME}`` with the environment's value, remembering it as a secret."""
 
     def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
+        name, default = match.group(1), match.group(2)
         if name not in env:
+            if default is not None:
+                return default
             raise UsageError(f"{where} uses ${{{name}}}, but {name} is not set in the environment")
         redactor.add(env[name])
         return env[name]

@@ -74,7 +74,8 @@ class ServerConnection:
 
         if cfg.command is not None:
             env = {k: self._env[k] for k in _INHERITED if k in self._env}
-            env.update({k: x(v) for k, v in cfg.env.items()})
+            expanded = {k: x(v) for k, v in cfg.env.items()}
+            env.update({k: v for k, v in expanded.items() if v})  # empty: leave unset
             command = sys.executable if cfg.command in ("python", "python3") else cfg.command
             return StdioServerParameters(
                 command=x(command), args=[x(a) for a in cfg.args], env=env, cwd=cfg.cwd
