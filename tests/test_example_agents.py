@@ -72,3 +72,28 @@ async def test_support_desk_runs_offline_on_its_scripted_policy_for_any_question
         if e.type is EventType.NODE_LOOP_STARTED
     ]
     assert {e.data["provider"] for e in started} == {"scripted (offline, no model)"}
+
+
+@pytest.mark.anyio
+async def test_files_assistant_indexes_a_folder_through_the_filesystem_server(
+    journal: Journal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hive_mcp.toolbox import Toolbox
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Apples are red.\nMore.\n")
+    (folder / "b.md").write_text("# Bees\nbuzz\n")
+    monkeypatch.setenv("HIVE_FILES_ROOT", str(tmp_path))
+    agent = load_agent(GRAPH / "files_assistant" / "agent.yaml")
+    async with Toolbox({}) as toolbox:
+        ex = GraphExecutor(agent, journal, data_dir=tmp_path / "data", toolbox=toolbox)
+        import anyio
+
+        with anyio.fail_after(60):
+            record = await ex.run({"folder": str(folder)})
+    assert record.status is ExecutionStatus.COMPLETED, record.error
+    assert record.output == {"index_path": f"{folder}/INDEX.md", "files": ["a.txt", "b.md"]}
+    assert (
+        folder / "INDEX.md"
+    ).read_text() == "# Index\n\n- a.txt: Apples are red.\n- b.md: # Bees\n"

@@ -141,6 +141,7 @@ async def test_serve_over_http_with_a_bearer_token(tmp_path: Path) -> None:
         async with httpx2.AsyncClient() as plain:
             health = await plain.get(f"{url}/health")
             assert health.status_code == 200 and health.json()["agents"] == [
+                "files_assistant",
                 "support_desk",
                 "text_report",
             ]

@@ -76,10 +76,14 @@ class ServerConnection:
             env = {k: self._env[k] for k in _INHERITED if k in self._env}
             expanded = {k: x(v) for k, v in cfg.env.items()}
             env.update({k: v for k, v in expanded.items() if v})  # empty: leave unset
-            command = sys.executable if cfg.command in ("python", "python3") else cfg.command
-            return StdioServerParameters(
-                command=x(command), args=[x(a) for a in cfg.args], env=env, cwd=cfg.cwd
-            )
+            command, args = cfg.command, [x(a) for a in cfg.args]
+            if command in ("python", "python3"):
+                command = sys.executable
+            elif command == "hive-mcp":
+                # Our own servers run on our interpreter, whether or not the
+                # console script is on PATH (an unactivated virtualenv).
+                command, args = sys.executable, ["-m", "hive_mcp", *args]
+            return StdioServerParameters(command=x(command), args=args, env=env, cwd=cfg.cwd)
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
