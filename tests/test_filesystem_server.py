@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,7 +25,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult
 
 from hive_mcp.toolservers import filesystem
-from tests.test_foreign_client import _cache_folder, _locked
+from tests.test_foreign_client import _cache_folder, _locked, install_npm_manifest
 
 # The first run installs the npm package; later runs take seconds.
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
@@ -62,25 +61,7 @@ def _install_official(folder: Path, npm: str) -> None:
             "dependencies": {OFFICIAL: OFFICIAL_VERSION},
         }
     )
-    done_marker = folder / "installed-package.json"  # written only after a complete install
-    if done_marker.exists() and done_marker.read_text() == manifest:
-        return
-    (folder / "package.json").write_text(manifest)
-    # --ignore-scripts: no install script may fetch anything; no audit or funding requests.
-    done = subprocess.run(
-        [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"],
-        cwd=folder,
-        env=os.environ | {"npm_config_update_notifier": "false"},
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"npm install of {OFFICIAL}@{OFFICIAL_VERSION} failed in {folder}:\n{done.stderr}"
-        )
-    done_marker.write_text(manifest)
+    install_npm_manifest(folder, npm, manifest, f"{OFFICIAL}@{OFFICIAL_VERSION}")
 
 
 @pytest.fixture(scope="module")

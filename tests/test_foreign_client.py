@@ -51,7 +51,11 @@ def _cache_folder(config: pytest.Config) -> Path:
 
 def _install(folder: Path, npm: str) -> None:
     """npm install the pinned SDK into `folder`, unless that exact install is already there."""
-    manifest = (FOREIGN / "package.json").read_text()
+    install_npm_manifest(folder, npm, (FOREIGN / "package.json").read_text(), SDK)
+
+
+def install_npm_manifest(folder: Path, npm: str, manifest: str, label: str) -> None:
+    """npm install the packages of ``manifest`` into ``folder``, once per exact manifest."""
     done_marker = folder / "installed-package.json"  # written only after a complete install
     if done_marker.exists() and done_marker.read_text() == manifest:
         return
@@ -68,7 +72,7 @@ def _install(folder: Path, npm: str) -> None:
         check=False,
     )
     if done.returncode != 0:
-        pytest.fail(f"npm install of {SDK} failed in {folder}:\n{done.stderr}")
+        pytest.fail(f"npm install of {label} failed in {folder}:\n{done.stderr}")
     done_marker.write_text(manifest)
 
 

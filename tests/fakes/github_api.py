@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -25,12 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+
+from tests.fakes._serve import serve_in_thread
 
 __all__ = ["FakeGitHub", "FakeRepo", "RateLimit", "Recorded", "running_fake_github"]
 
@@ -543,22 +543,6 @@ class FakeGitHub:
 def running_fake_github(token: str, prefix: str = "") -> Iterator[FakeGitHub]:
     """Serve a fresh fake on 127.0.0.1 (an OS-chosen port) for the duration of the block."""
     fake = FakeGitHub(token, prefix)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    fake.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}{prefix}"
-    # log_config=None leaves the test process's logging alone.
-    config = uvicorn.Config(
-        fake.app, log_config=None, log_level="warning", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        if not fake.started.wait(timeout=10):
-            raise RuntimeError("the fake GitHub API did not start within 10 s")
+    with serve_in_thread(fake.app, fake.started, "GitHub API") as port:
+        fake.base_url = f"http://127.0.0.1:{port}{prefix}"
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -18,11 +17,12 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes._serve import serve_in_thread
 
 __all__ = [
     "FakeOpenAIServer",
@@ -258,24 +258,9 @@ def _error_response(error: HTTPError) -> JSONResponse:
 def running_fake_openai() -> Iterator[FakeOpenAIServer]:
     """Serve a fresh fake on 127.0.0.1 (an OS-chosen port) for the duration of the block."""
     fake = FakeOpenAIServer()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    fake.base_url = f"http://127.0.0.1:{port}/v1"
-    # log_config=None leaves the process's logging alone; the server stays quiet.
-    config = uvicorn.Config(
-        fake.app, log_config=None, log_level="warning", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        if not fake.started.wait(timeout=10):
-            raise RuntimeError("the fake OpenAI server did not start within 10 s")
-        yield fake
-    finally:
-        fake.release_stalls()
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(fake.app, fake.started, "OpenAI server") as port:
+        fake.base_url = f"http://127.0.0.1:{port}/v1"
+        try:
+            yield fake
+        finally:
+            fake.release_stalls()
