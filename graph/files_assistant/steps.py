@@ -15,6 +15,22 @@ def _results(request: Any, name: str) -> list[str]:
     return [m.content for m in request.messages if m.role == "tool" and m.name == name]
 
 
+def _heads_by_path(request: Any) -> dict[str, str]:
+    # Parallel calls finish in any order: pair each result with its call by id.
+    paths = {
+        call.id: json.loads(call.arguments).get("path", "")
+        for m in request.messages
+        if m.role == "assistant"
+        for call in m.tool_calls
+        if call.name == "read_text_file"
+    }
+    return {
+        paths[m.tool_call_id]: m.content
+        for m in request.messages
+        if m.role == "tool" and m.tool_call_id in paths
+    }
+
+
 def policy(request: Any) -> Any:
     from hive_mcp.llm._scripted import ScriptedTurn, call, say
 
@@ -29,15 +45,14 @@ def policy(request: Any) -> Any:
         for line in listing[-1].splitlines()
         if line.startswith("[FILE] ") and line.strip() != "[FILE] INDEX.md"
     )
-    heads = _results(request, "read_text_file")
+    heads = _heads_by_path(request)
     if files and not heads:
         return ScriptedTurn(
             tool_calls=[("read_text_file", {"path": f"{folder}/{f}", "head": 1}) for f in files]
         )
     if not _results(request, "write_file"):
         lines = ["# Index", ""] + [
-            f"- {name}: {head.strip() or '(empty)'}"
-            for name, head in zip(files, heads, strict=False)
+            f"- {name}: {heads.get(f'{folder}/{name}', '').strip() or '(empty)'}" for name in files
         ]
         return call("write_file", path=f"{folder}/INDEX.md", content="\n".join(lines) + "\n")
     if not _results(request, "set_output"):
