@@ -14,7 +14,6 @@ import pytest
 
 from hive_mcp.events import EventType
 from hive_mcp.graph import GraphExecutor
-from hive_mcp.llm import LLMRequest
 from hive_mcp.llm._scripted import ScriptedProvider, ScriptedTurn, call, say
 from hive_mcp.store import ExecutionStatus, Journal
 from hive_mcp.toolbox import ServerConfig, Toolbox
@@ -203,10 +202,6 @@ async def test_tools_of_two_servers_with_one_name_are_told_apart(
         tools = await tb.tools(["a.echo", "b.echo"])
         assert [t.name for t in tools] == ["a__echo", "b__echo"]
         assert await tools[1].call({"text": "from b"}) == "echo: from b"
-
-
-def policy_unused(request: LLMRequest) -> None:
-    return None
 
 
 def test_env_defaults_fill_in_and_empty_values_are_left_out() -> None:

@@ -180,7 +180,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _agents(args: argparse.Namespace) -> int:
     catalog = _catalog()
-    rows = [_agent_summary(a) for a in catalog]
+    rows = [a.describe() | {"source": a.label} for a in catalog]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -192,18 +192,6 @@ def _agents(args: argparse.Namespace) -> int:
     for error in catalog.errors:
         print(f"warning: skipped {error}", file=sys.stderr)
     return 0
-
-
-def _agent_summary(agent: Agent) -> dict[str, Any]:
-    spec = agent.spec
-    return {
-        "name": spec.name,
-        "description": spec.description,
-        "input_schema": spec.effective_input_schema(),
-        "entry_points": [ep.id for ep in spec.entry_points],
-        "client_facing_nodes": [n.id for n in spec.nodes if n.client_facing],
-        "source": agent.label,
-    }
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -40,6 +40,17 @@ class Agent:
         """How messages name this agent's definition."""
         return str(self.source) if self.source is not None else f"agent {self.spec.name!r}"
 
+    def describe(self) -> dict[str, Any]:
+        """What callers need to know to start it (list_agents, ``hive-mcp agents``)."""
+        spec = self.spec
+        return {
+            "name": spec.name,
+            "description": spec.description,
+            "input_schema": spec.effective_input_schema(),
+            "entry_points": [ep.id for ep in spec.entry_points],
+            "client_facing_nodes": [n.id for n in spec.nodes if n.client_facing],
+        }
+
     @cached_property
     def topology(self) -> Topology:
         return Topology(self.spec)

@@ -140,7 +140,6 @@ class AgentRuntime:
             if existing is not None:
                 return existing
         self._check_size(input)
-        executor.agent.check_input(dict(input))
         record = executor.create(input, entry_point=entry_point, idempotency_key=idempotency_key)
         await self.journal.flush()
         self._launch(executor, record, resume=False)

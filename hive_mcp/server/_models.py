@@ -67,14 +67,7 @@ class AgentInfo(BaseModel):
 
     @classmethod
     def of(cls, agent: Agent) -> AgentInfo:
-        spec = agent.spec
-        return cls(
-            name=spec.name,
-            description=spec.description,
-            input_schema=spec.effective_input_schema(),
-            entry_points=[ep.id for ep in spec.entry_points],
-            client_facing_nodes=[n.id for n in spec.nodes if n.client_facing],
-        )
+        return cls.model_validate(agent.describe())
 
 
 class AgentList(BaseModel):
@@ -152,6 +145,16 @@ class ExecutionSummary(BaseModel):
     status: str
     created_at: str
     updated_at: str
+
+    @classmethod
+    def of(cls, record: ExecutionRecord) -> ExecutionSummary:
+        return cls(
+            execution_id=record.id,
+            agent=record.agent,
+            status=record.status.value,
+            created_at=_iso(record.created_at),
+            updated_at=_iso(record.updated_at),
+        )
 
 
 class ExecutionList(BaseModel):

@@ -169,15 +169,4 @@ def register_tools(server: MCPServer, runtime: AgentRuntime) -> None:
         if not 1 <= limit <= 1000:
             raise ToolError("limit must be between 1 and 1000")
         records = await runtime.list_executions(agent=agent, statuses=statuses, limit=limit)
-        return ExecutionList(
-            executions=[
-                ExecutionSummary(
-                    execution_id=r.id,
-                    agent=r.agent,
-                    status=r.status.value,
-                    created_at=ExecutionInfo.of(r).created_at,
-                    updated_at=ExecutionInfo.of(r).updated_at,
-                )
-                for r in records
-            ]
-        )
+        return ExecutionList(executions=[ExecutionSummary.of(r) for r in records])

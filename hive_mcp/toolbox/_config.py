@@ -16,7 +16,6 @@ results by the ``Redactor``.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,7 +109,3 @@ def load_servers_file(path: Path) -> dict[str, ServerConfig]:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise UsageError(f"{path}: {problems}") from None
-
-
-def environment() -> dict[str, str]:
-    return dict(os.environ)

@@ -9,6 +9,7 @@ again on the next call.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -174,8 +175,6 @@ class ServerConnection:
         if result.is_error:
             raise ToolServerError(f"{self.name}.{tool}: {text}")
         if not text and result.structured_content is not None:
-            import json
-
             text = self._redact(json.dumps(result.structured_content))
         return text
 
