@@ -90,3 +90,12 @@ async def run(
 def kinds(events: list[Event], *types: str) -> list[tuple[str, str | None]]:
     """(type, node_id) pairs of the events of the given types, in order."""
     return [(e.type.value, e.node_id) for e in events if e.type.value in types]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

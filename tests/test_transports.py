@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.support import free_port
 from tests.test_mcp_server import call, follow
 
 pytestmark = pytest.mark.anyio
@@ -34,12 +34,6 @@ def env_for(home: Path) -> dict[str, str]:
         "HIVE_MCP_AGENTS": str(REPO / "graph"),
         "PYTHONWARNINGS": "error",
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
