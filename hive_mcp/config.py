@@ -67,6 +67,11 @@ class Settings:
     def store_path(self) -> Path:
         return self.home / STORE_NAME
 
+    @property
+    def data_dir(self) -> Path:
+        """Per-execution files (spilled tool results)."""
+        return self.home / "data"
+
     def tool_servers(self) -> dict[str, ServerConfig]:
         """The registry: the tools file, overlaid by ``$HIVE_MCP_HOME/mcp_servers.json``."""
         servers = load_servers_file(self.tools_file)

@@ -38,10 +38,10 @@ def env_for(home: Path) -> dict[str, str]:
 
 @contextmanager
 def http_server(
-    home: Path, port: int, token: str | None = TOKEN
+    home: Path, port: int, token: str | None = TOKEN, extra_env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[str]]:
     args = [sys.executable, "-m", "hive_mcp", "serve", "--http", "--port", str(port)]
-    env = env_for(home) | ({"HIVE_MCP_TOKEN": token} if token else {})
+    env = env_for(home) | ({"HIVE_MCP_TOKEN": token} if token else {}) | (extra_env or {})
     with subprocess.Popen(
         args, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     ) as proc:

@@ -31,7 +31,7 @@ from hive_mcp.graph import (
     load_agent,
     load_catalog,
 )
-from hive_mcp.runtime import build_report
+from hive_mcp.runtime import AgentRuntime, build_report
 from hive_mcp.store import ExecutionRecord, Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
 
@@ -196,7 +196,8 @@ def _agents(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings.load()
-    agent = _catalog(settings).get(args.agent)
+    catalog = _catalog(settings)
+    agent = catalog.get(args.agent)
     try:
         data = json.loads(args.input)
     except json.JSONDecodeError as exc:
@@ -207,14 +208,16 @@ def _run(args: argparse.Namespace) -> int:
     agent.check_input(data)
 
     async def start(
-        journal: Journal, toolbox: Toolbox
+        journal: Journal, toolbox: Toolbox, runtime: AgentRuntime
     ) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
-        executor = _executor(agent, journal, settings, toolbox)
+        executor = _executor(agent, journal, settings, toolbox, runtime)
         record = executor.create(data, entry_point=args.entry_point)
         _announce(executor)
         return executor, record, lambda: executor.start_execution(record)
 
-    return run_session(start, settings=settings, quiet=args.quiet, answers=args.answer)
+    return run_session(
+        start, settings=settings, catalog=catalog, quiet=args.quiet, answers=args.answer
+    )
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -222,31 +225,34 @@ def _resume(args: argparse.Namespace) -> int:
     catalog = _catalog(settings)
 
     async def start(
-        journal: Journal, toolbox: Toolbox
+        journal: Journal, toolbox: Toolbox, runtime: AgentRuntime
     ) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
         record = await journal.store.get_execution(args.execution)
         if record is None:
             raise UnknownExecutionError(
                 f"no execution {args.execution!r} in the store at {settings.store_path}"
             )
-        executor = _executor(catalog.get(record.agent), journal, settings, toolbox)
+        executor = _executor(catalog.get(record.agent), journal, settings, toolbox, runtime)
         _announce(executor)
         return executor, record, lambda: executor.resume(record.id)
 
-    return run_session(start, settings=settings, quiet=args.quiet, answers=args.answer)
+    return run_session(
+        start, settings=settings, catalog=catalog, quiet=args.quiet, answers=args.answer
+    )
 
 
 def _executor(
-    agent: Agent, journal: Journal, settings: Settings, toolbox: Toolbox
+    agent: Agent, journal: Journal, settings: Settings, toolbox: Toolbox, runtime: AgentRuntime
 ) -> GraphExecutor:
     # on_cancel="suspend": leaving unanswered keeps the execution parked;
     # Ctrl-C asks for a real cancel first (see _session).
     return GraphExecutor(
         agent,
         journal,
-        data_dir=settings.home / "data",
+        data_dir=settings.data_dir,
         on_cancel="suspend",
         toolbox=toolbox,
+        agents=runtime.agents,
     )
 
 

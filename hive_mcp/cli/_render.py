@@ -89,10 +89,33 @@ _FORMATS: dict[EventType, Callable[[Event], str]] = {
 }
 
 
+def _delegated(event: Event) -> str | None:
+    # The delegate's own event, indented under the agent node that runs it.
+    inner = event.data.get("event") or {}
+    try:
+        kind = EventType(str(inner.get("type")))
+    except ValueError:
+        return None
+    if kind in (EventType.CLIENT_INPUT_REQUESTED, EventType.CLIENT_INPUT_RECEIVED):
+        return None  # the agent node asks and answers in its own name
+    line = describe(
+        Event(
+            execution_id=str(event.data.get("execution_id")),
+            seq=int(inner.get("seq") or 0),
+            type=kind,
+            node_id=inner.get("node_id"),
+            data=inner.get("data") or {},
+        )
+    )
+    return f"    ↳ {event.data.get('agent')}: {line.strip()}" if line else None
+
+
 def describe(event: Event) -> str | None:
     """One readable line for ``event``, or ``None`` for events not worth a line."""
     if event.type in _QUIET:
         return None
+    if event.type is EventType.DELEGATE_EVENT:
+        return _delegated(event)
     fmt = _FORMATS.get(event.type)
     if fmt is not None:
         return fmt(event)

@@ -21,7 +21,8 @@ import anyio
 from hive_mcp.cli._render import ProgressPrinter
 from hive_mcp.config import Settings
 from hive_mcp.events import EventType, Subscription
-from hive_mcp.graph import GraphExecutor
+from hive_mcp.graph import AgentCatalog, GraphExecutor
+from hive_mcp.runtime import AgentRuntime
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
 
@@ -30,9 +31,10 @@ __all__ = ["EXIT_INTERRUPTED", "EXIT_PARKED", "Start", "run_session"]
 EXIT_PARKED = 3
 EXIT_INTERRUPTED = 130
 
-# Given the journal, return the executor, the execution and how to drive it.
+# Given the journal, the tool servers and the runtime that runs delegated
+# agents, return the executor, the execution and how to drive it.
 Start = Callable[
-    [Journal, Toolbox],
+    [Journal, Toolbox, AgentRuntime],
     Awaitable[tuple[GraphExecutor, ExecutionRecord, Callable[[], Awaitable[ExecutionRecord]]]],
 ]
 
@@ -44,12 +46,19 @@ class _Outcome:
     interrupted: bool = False
 
 
-def run_session(start: Start, *, settings: Settings, quiet: bool, answers: list[str]) -> int:
+def run_session(
+    start: Start,
+    *,
+    settings: Settings,
+    catalog: AgentCatalog,
+    quiet: bool,
+    answers: list[str],
+) -> int:
     """Drive one execution to its end (or its first unanswerable question); return the exit code."""
     store = SQLiteStore(settings.store_path)
     outcome = _Outcome()
     try:
-        anyio.run(_main, store, settings, start, quiet, deque(answers), outcome)
+        anyio.run(_main, store, settings, catalog, start, quiet, deque(answers), outcome)
     finally:
         anyio.run(store.close)
     record = outcome.record
@@ -68,13 +77,18 @@ def run_session(start: Start, *, settings: Settings, quiet: bool, answers: list[
 async def _main(
     store: SQLiteStore,
     settings: Settings,
+    catalog: AgentCatalog,
     start: Start,
     quiet: bool,
     answers: deque[str],
     outcome: _Outcome,
 ) -> None:
-    async with Journal(store) as journal, Toolbox(settings.tool_servers()) as toolbox:
-        executor, record, drive = await start(journal, toolbox)
+    async with (
+        Journal(store) as journal,
+        Toolbox(settings.tool_servers()) as toolbox,
+        AgentRuntime(catalog, journal, data_dir=settings.data_dir, toolbox=toolbox) as runtime,
+    ):
+        executor, record, drive = await start(journal, toolbox, runtime)
         progress = journal.bus.subscribe(execution_id=record.id)
         questions = journal.bus.subscribe(
             [EventType.CLIENT_INPUT_REQUESTED], execution_id=record.id

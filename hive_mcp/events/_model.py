@@ -77,6 +77,9 @@ class EventType(StrEnum):
     ITERATION_EXTENSION_REQUESTED = "iteration_extension_requested"
     ITERATION_EXTENSION_RESOLVED = "iteration_extension_resolved"
 
+    # Agent nodes: an event of the delegated execution, re-emitted here
+    DELEGATE_EVENT = "delegate_event"
+
     CUSTOM = "custom"
 
 

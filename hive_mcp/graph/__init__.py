@@ -6,6 +6,7 @@ from hive_mcp.graph._expr import Expression, compile_expression
 from hive_mcp.graph._loader import AgentCatalog, discover_agent_files, load_agent, load_catalog
 from hive_mcp.graph._spec import (
     Constraint,
+    DelegateSpec,
     EdgeCondition,
     EdgeSpec,
     EntryPointSpec,
@@ -24,6 +25,7 @@ __all__ = [
     "Agent",
     "AgentCatalog",
     "Constraint",
+    "DelegateSpec",
     "EdgeCondition",
     "EdgeDecider",
     "EdgeSpec",

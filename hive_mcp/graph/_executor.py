@@ -29,6 +29,7 @@ from hive_mcp.graph._services import NodeServices, default_resolver
 from hive_mcp.graph._spec import EdgeCondition, EdgeSpec, NodeSpec, NodeType
 from hive_mcp.graph._state import Cursor, Fanout, RunState
 from hive_mcp.graph.nodes import (
+    DelegateNode,
     EventLoopNode,
     FunctionNode,
     Node,
@@ -38,7 +39,7 @@ from hive_mcp.graph.nodes import (
 )
 from hive_mcp.llm._resolve import ProviderResolver
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
-from hive_mcp.toolbox import Toolbox
+from hive_mcp.toolbox import AgentGateway, Toolbox
 
 __all__ = ["DEFAULT_NODE_TYPES", "EdgeDecider", "GraphExecutor"]
 
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 DEFAULT_NODE_TYPES: dict[NodeType, NodeFactory] = {
     NodeType.FUNCTION: FunctionNode,
     NodeType.EVENT_LOOP: EventLoopNode,
+    NodeType.AGENT: DelegateNode,
 }
 MAX_BACKOFF_SECONDS = 60.0
 
@@ -86,6 +88,7 @@ class GraphExecutor:
         data_dir: Path | None = None,
         on_cancel: Literal["cancel", "suspend"] = "cancel",
         toolbox: Toolbox | None = None,
+        agents: AgentGateway | None = None,
     ) -> None:
         self.agent = agent
         self.spec = agent.spec
@@ -111,6 +114,8 @@ class GraphExecutor:
             providers if providers is not None else default_resolver(agent),
             data_dir if data_dir is not None else Path(tempfile.gettempdir()) / "hive-mcp-data",
             toolbox,
+            agents,
+            cancel_requested=self._cancel_requested.__contains__,
         )
 
     # -- public ----------------------------------------------------------
@@ -133,6 +138,7 @@ class GraphExecutor:
         execution_id: str | None = None,
         entry_point: str | None = None,
         idempotency_key: str | None = None,
+        parent_id: str | None = None,
     ) -> ExecutionRecord:
         """Record a new pending execution (queued for the next commit) and return it."""
         self.agent.check_input(input)
@@ -143,6 +149,7 @@ class GraphExecutor:
             input=dict(input),
             entry_point=entry_point,
             idempotency_key=idempotency_key,
+            parent_id=parent_id,
         )
         self.journal.begin_execution(record)
         return record

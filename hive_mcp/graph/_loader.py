@@ -151,4 +151,54 @@ def load_catalog(folder: str | Path) -> AgentCatalog:
             catalog.add(load_agent(path))
         except AgentFileError as exc:
             catalog.errors.append(exc)
+    _check_delegation(catalog)
     return catalog
+
+
+def _local_delegates(agent: Agent) -> list[tuple[str, str]]:
+    return [
+        (n.id, n.delegate.agent)
+        for n in agent.spec.nodes
+        if n.delegate is not None and n.delegate.server is None
+    ]
+
+
+def _check_delegation(catalog: AgentCatalog) -> None:
+    """Refuse agents that delegate to an agent not in the catalog, or in a cycle."""
+    while True:
+        bad: dict[str, str] = {}
+        for agent in catalog:
+            for node_id, target in _local_delegates(agent):
+                if target not in catalog.agents:
+                    known = ", ".join(sorted(catalog.agents))
+                    bad[agent.name] = (
+                        f"node {node_id!r} delegates to agent {target!r}, which is not in "
+                        f"this agents folder (known: {known}); set delegate.server if it "
+                        "runs on another hive-mcp server"
+                    )
+        if not bad:
+            break
+        for name, problem in bad.items():
+            catalog.errors.append(AgentFileError(catalog.agents.pop(name).label, [problem]))
+    for agent in list(catalog):
+        cycle = _cycle(catalog, agent.name, [agent.name])
+        if cycle and agent.name in catalog.agents:
+            catalog.agents.pop(agent.name)
+            catalog.errors.append(
+                AgentFileError(
+                    agent.label,
+                    [f"agents delegate to each other in a cycle: {' -> '.join(cycle)}"],
+                )
+            )
+
+
+def _cycle(catalog: AgentCatalog, name: str, path: list[str]) -> list[str] | None:
+    agent = catalog.agents.get(name)
+    for _, target in _local_delegates(agent) if agent else []:
+        if target == path[0]:
+            return [*path, target]
+        if target not in path:
+            found = _cycle(catalog, target, [*path, target])
+            if found:
+                return found
+    return None

@@ -16,7 +16,7 @@ from hive_mcp.graph.nodes import NodeContext, resolve_callable
 from hive_mcp.llm import LLMProvider
 from hive_mcp.llm._resolve import ProviderResolver, resolve_provider
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
-from hive_mcp.toolbox import RemoteTool, Toolbox
+from hive_mcp.toolbox import AgentGateway, RemoteAgents, RemoteTool, Toolbox
 
 __all__ = ["NodeServices", "default_resolver"]
 
@@ -47,6 +47,8 @@ class NodeServices:
         providers: ProviderResolver,
         data_root: Path,
         toolbox: Toolbox | None = None,
+        agents: AgentGateway | None = None,
+        cancel_requested: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self.agent = agent
         self.journal = journal
@@ -54,6 +56,8 @@ class NodeServices:
         self.providers = providers
         self.data_root = data_root
         self.toolbox = toolbox
+        self.local_agents = agents
+        self.cancel_requested = cancel_requested
 
     def context(
         self,
@@ -118,6 +122,24 @@ class NodeServices:
             spec = self.agent.spec
             return await self.toolbox.tools(refs, scope=spec.name, local=spec.mcp_servers)
 
+        def agents(server: str | None) -> AgentGateway:
+            if server is not None:
+                if self.toolbox is None:
+                    raise UsageError(
+                        f"node {node.id!r} delegates to server {server!r}, but no tool servers "
+                        "are configured: add it to mcp_servers.json or the agent's mcpServers"
+                    )
+                spec = self.agent.spec
+                return RemoteAgents(
+                    self.toolbox.connection(server, scope=spec.name, local=spec.mcp_servers)
+                )
+            if self.local_agents is None:
+                raise UsageError(
+                    f"node {node.id!r} delegates to a local agent, which needs the agent "
+                    "runtime (AgentRuntime, 'hive-mcp serve' or 'hive-mcp run')"
+                )
+            return self.local_agents
+
         return NodeContext(
             execution_id=eid,
             node=node,
@@ -133,4 +155,6 @@ class NodeServices:
             provider=provider,
             data_dir=self.data_root / eid,
             remote_tools=remote_tools,
+            agents=agents,
+            cancel_requested=lambda: self.cancel_requested(eid),
         )

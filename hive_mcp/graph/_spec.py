@@ -18,6 +18,7 @@ from hive_mcp.toolbox import ServerConfig
 
 __all__ = [
     "Constraint",
+    "DelegateSpec",
     "EdgeCondition",
     "EdgeSpec",
     "EntryPointSpec",
@@ -92,6 +93,34 @@ class NodeType(StrEnum):
 
     FUNCTION = "function"
     EVENT_LOOP = "event_loop"
+    AGENT = "agent"
+
+
+class DelegateSpec(_Model):
+    """What an ``agent`` node delegates to: another agent, here or on another server."""
+
+    agent: str = Field(description="Name of the agent to run.")
+    server: str | None = Field(
+        default=None,
+        description="An mcpServers entry that is another hive-mcp server; "
+        "omit to run the agent in this process.",
+    )
+    input: dict[str, str] = Field(
+        default_factory=dict,
+        description="The delegate's input keys mapped to this node's input keys; "
+        "by default the node's inputs are passed as they are.",
+    )
+    output: dict[str, str] = Field(
+        default_factory=dict,
+        description="This node's output keys mapped to the delegate's output keys; "
+        "by default each output key is read under its own name.",
+    )
+    poll_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=60,
+        description="How long one long-poll for the delegate's events waits.",
+    )
 
 
 class NodeSpec(_Model):
@@ -121,6 +150,9 @@ class NodeSpec(_Model):
     success_criteria: str | None = None
     max_iterations: int | None = Field(default=None, ge=1)
     judge: str | None = None
+    delegate: DelegateSpec | None = Field(
+        default=None, description="For agent nodes: the agent this node runs and waits for."
+    )
     config: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -9,7 +9,7 @@ import jsonschema
 from hive_mcp.errors import AgentFileError, ExpressionError, UsageError
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._expr import compile_expression
-from hive_mcp.graph._spec import EdgeCondition, EdgeSpec, GraphSpec, NodeType
+from hive_mcp.graph._spec import EdgeCondition, EdgeSpec, GraphSpec, NodeSpec, NodeType
 from hive_mcp.graph.nodes import event_loop_problems, resolve_callable
 
 __all__ = ["check_agent", "find_problems"]
@@ -102,8 +102,35 @@ def _check_nodes(agent: Agent) -> list[str]:
                 f"{where} has type {node.type.value!r} but sets 'function'; "
                 "set type: function or remove 'function'"
             )
+        elif node.type is NodeType.AGENT:
+            problems += _delegate_problems(node)
         else:
             problems += event_loop_problems(node, agent.base_dir)
+        if node.delegate is not None and node.type is not NodeType.AGENT:
+            problems.append(
+                f"{where} has type {node.type.value!r} but sets 'delegate'; "
+                "set type: agent or remove 'delegate'"
+            )
+    return problems
+
+
+def _delegate_problems(node: NodeSpec) -> list[str]:
+    where = f"node {node.id!r}"
+    if node.delegate is None:
+        return [f"{where} is an agent node but has no 'delegate'; set delegate.agent"]
+    problems = []
+    unknown_in = sorted(set(node.delegate.input.values()) - set(node.input_keys))
+    if unknown_in:
+        problems.append(
+            f"{where}: delegate.input reads {unknown_in}, which are not among its "
+            f"input_keys {node.input_keys}"
+        )
+    unknown_out = sorted(set(node.delegate.output) - set(node.output_keys))
+    if unknown_out:
+        problems.append(
+            f"{where}: delegate.output sets {unknown_out}, which are not among its "
+            f"output_keys {node.output_keys}"
+        )
     return problems
 
 

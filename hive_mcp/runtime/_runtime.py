@@ -26,6 +26,7 @@ from hive_mcp.events import Event, EventType
 from hive_mcp.graph import AgentCatalog, GraphExecutor
 from hive_mcp.graph._inputs import InputBroker
 from hive_mcp.llm import ProviderResolver
+from hive_mcp.runtime._delegation import LocalAgents
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
 from hive_mcp.toolbox import Toolbox
 
@@ -88,6 +89,7 @@ class AgentRuntime:
         self._slots = anyio.CapacityLimiter(self.limits.max_concurrent)
         self._holding: set[str] = set()
         self._task_group: TaskGroup | None = None
+        self.agents = LocalAgents(self)
 
     async def __aenter__(self) -> AgentRuntime:
         self._task_group = anyio.create_task_group()
@@ -118,6 +120,7 @@ class AgentRuntime:
                 data_dir=self._data_dir,
                 on_cancel="suspend",
                 toolbox=self.toolbox,
+                agents=self.agents,
             )
         return self._executors[agent_name]
 
@@ -128,11 +131,13 @@ class AgentRuntime:
         *,
         entry_point: str | None = None,
         idempotency_key: str | None = None,
+        parent: str | None = None,
     ) -> ExecutionRecord:
         """Start an execution (queued if the runtime is at its limit); return its record.
 
         With an ``idempotency_key`` seen before for this agent, the existing
-        execution is returned and nothing new starts.
+        execution is returned and nothing new starts. An execution started by
+        an agent node of ``parent`` runs at once, outside the limit.
         """
         executor = self.executor(agent)
         if idempotency_key is not None:
@@ -140,7 +145,9 @@ class AgentRuntime:
             if existing is not None:
                 return existing
         self._check_size(input)
-        record = executor.create(input, entry_point=entry_point, idempotency_key=idempotency_key)
+        record = executor.create(
+            input, entry_point=entry_point, idempotency_key=idempotency_key, parent_id=parent
+        )
         await self.journal.flush()
         self._launch(executor, record, resume=False)
         return record
@@ -180,6 +187,9 @@ class AgentRuntime:
     # A parked execution gives its slot back: the limit is on executions
     # doing work, so people taking their time never block new runs.
     async def _take_slot(self, execution_id: str) -> None:
+        live = self._live.get(execution_id)
+        if live is not None and live.record.parent_id is not None:
+            return  # delegated: runs on its parent's slot
         await self._slots.acquire_on_behalf_of(execution_id)
         self._holding.add(execution_id)
 
@@ -187,6 +197,14 @@ class AgentRuntime:
         if execution_id in self._holding:
             self._holding.discard(execution_id)
             self._slots.release_on_behalf_of(execution_id)
+
+    async def attach(self, execution_id: str) -> None:
+        """Make sure an unfinished execution is running here (resume it if not)."""
+        if execution_id in self._live:
+            return
+        record = await self.get_execution(execution_id)
+        if record.status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
+            self._launch(self.executor(record.agent), record, resume=True)
 
     async def resume_unfinished(self) -> list[str]:
         """Resume every execution the store holds as pending, running or waiting."""

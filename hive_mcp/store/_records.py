@@ -48,6 +48,9 @@ class ExecutionRecord(BaseModel):
     )
     entry_point: str | None = None
     idempotency_key: str | None = None
+    parent_id: str | None = Field(
+        default=None, description="The execution whose agent node started this one."
+    )
     input_tokens: int = 0
     output_tokens: int = 0
     created_at: float = Field(default_factory=time.time)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hive_mcp.events import EventType
 from hive_mcp.graph._spec import GraphSpec, NodeSpec
 from hive_mcp.llm import LLMProvider
-from hive_mcp.toolbox import RemoteTool
+from hive_mcp.toolbox import AgentGateway, RemoteTool
 
 if TYPE_CHECKING:
     from hive_mcp.graph._agent import Agent
@@ -39,7 +39,9 @@ class NodeContext:
     ``request_input`` parks the execution until a person answers;
     ``provider(model, api_base)`` gives the LLM provider (``None``s: the
     node's and agent's defaults); ``data_dir`` is the execution's folder;
-    ``remote_tools`` resolves tool-server references like ``github.list_issues``.
+    ``remote_tools`` resolves tool-server references like ``github.list_issues``;
+    ``agents(server)`` is where other agents run (``None``: this process);
+    ``cancel_requested()`` tells a real cancel from a suspension (shutdown).
     """
 
     execution_id: str
@@ -56,6 +58,8 @@ class NodeContext:
     provider: Callable[[str | None, str | None], LLMProvider]
     data_dir: Path
     remote_tools: Callable[[list[str]], Awaitable[list[RemoteTool]]]
+    agents: Callable[[str | None], AgentGateway]
+    cancel_requested: Callable[[], bool]
 
 
 @dataclass(slots=True, kw_only=True)
