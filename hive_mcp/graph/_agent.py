@@ -47,7 +47,16 @@ class Agent:
             "name": spec.name,
             "description": spec.description,
             "input_schema": spec.effective_input_schema(),
-            "entry_points": [ep.id for ep in spec.entry_points],
+            "entry_points": [
+                {
+                    "id": ep.id,
+                    "name": ep.name or ep.id,
+                    "trigger": ep.trigger,
+                    "entry_node": ep.entry_node or spec.entry_node,
+                    "config": _public(ep.trigger, ep.config),
+                }
+                for ep in spec.entry_points
+            ],
             "client_facing_nodes": [n.id for n in spec.nodes if n.client_facing],
         }
 
@@ -56,21 +65,32 @@ class Agent:
         return Topology(self.spec)
 
     @cached_property
-    def _input_validator(self) -> jsonschema.protocols.Validator:
-        schema = self.spec.effective_input_schema()
-        validator_class = jsonschema.validators.validator_for(schema)
-        return validator_class(schema)
+    def _input_validators(self) -> dict[str | None, jsonschema.protocols.Validator]:
+        validators = {}
+        for ep in [None, *(e.id for e in self.spec.entry_points)]:
+            schema = self.spec.effective_input_schema(ep)
+            validators[ep] = jsonschema.validators.validator_for(schema)(schema)
+        return validators
 
-    def check_input(self, data: Any) -> dict[str, Any]:
+    def check_input(self, data: Any, entry_point: str | None = None) -> dict[str, Any]:
         """Return ``data`` if it fits the input schema; else ``InputError`` with field paths."""
         if not isinstance(data, dict):
             raise InputError(
                 f"the input of agent {self.name!r} must be a JSON object, not {type(data).__name__}"
             )
-        errors = sorted(self._input_validator.iter_errors(data), key=lambda e: list(e.path))
+        validator = self._input_validators.get(entry_point, self._input_validators[None])
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
         if errors:
             lines = "; ".join(
                 f"{'/'.join(str(p) for p in e.path) or '(top level)'}: {e.message}" for e in errors
             )
             raise InputError(f"the input does not fit agent {self.name!r}: {lines}")
         return data
+
+
+def _public(trigger: str, config: dict[str, Any]) -> dict[str, Any]:
+    """What callers may see of a trigger's config (never fixed input values)."""
+    shown = {k: v for k, v in config.items() if k != "input"}
+    if trigger == "webhook":
+        shown["signed"] = bool(config.get("secret_env"))
+    return shown

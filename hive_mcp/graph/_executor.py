@@ -141,7 +141,7 @@ class GraphExecutor:
         parent_id: str | None = None,
     ) -> ExecutionRecord:
         """Record a new pending execution (queued for the next commit) and return it."""
-        self.agent.check_input(input)
+        self.agent.check_input(input, entry_point)
         self._entry_node(entry_point)  # fail early on an unknown entry point
         record = ExecutionRecord(
             id=execution_id or f"ex_{uuid.uuid4().hex[:16]}",

@@ -203,7 +203,19 @@ class EntryPointSpec(_Model):
         default=None, description="Node to start at; the graph's entry_node when omitted."
     )
     trigger: Literal["manual", "webhook", "timer", "event"] = "manual"
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="The trigger's settings (docs/entry-points.md)."
+    )
+    max_concurrent: int | None = Field(
+        default=None,
+        ge=1,
+        description="Executions of this entry point running at once; more wait as pending.",
+    )
+    isolation: Literal["isolated", "shared"] = Field(
+        default="isolated",
+        description="'shared': start with the memory of the agent's running primary "
+        "execution, limited to the keys the entry node reads.",
+    )
 
 
 class GraphDefaults(_Model):
@@ -272,12 +284,28 @@ class GraphSpec(_Model):
             return node.max_node_visits
         return self.defaults.max_node_visits
 
-    def effective_input_schema(self) -> dict[str, Any]:
-        """The declared input schema, or one built from the entry node's input keys."""
-        if self.input_schema is not None:
+    def entry_point(self, entry_point_id: str) -> EntryPointSpec:
+        """Return the entry point with this id; ``KeyError`` when there is none."""
+        for ep in self.entry_points:
+            if ep.id == entry_point_id:
+                return ep
+        raise KeyError(entry_point_id)
+
+    def effective_input_schema(self, entry_point: str | None = None) -> dict[str, Any]:
+        """The declared input schema, or one built from the entry node's input keys.
+
+        ``input_schema`` describes the input of the graph's entry node; an
+        entry point that starts at another node gets one built from that
+        node's input keys.
+        """
+        entry = self.entry_node
+        for ep in self.entry_points:
+            if ep.id == entry_point and ep.entry_node:
+                entry = ep.entry_node
+        if self.input_schema is not None and entry == self.entry_node:
             return self.input_schema
         try:
-            keys = self.node(self.entry_node).input_keys
+            keys = self.node(entry).input_keys
         except KeyError:
             keys = []
         return {

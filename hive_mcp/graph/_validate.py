@@ -10,6 +10,7 @@ from hive_mcp.errors import AgentFileError, ExpressionError, UsageError
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._expr import compile_expression
 from hive_mcp.graph._spec import EdgeCondition, EdgeSpec, GraphSpec, NodeSpec, NodeType
+from hive_mcp.graph._triggers import trigger_problems
 from hive_mcp.graph.nodes import event_loop_problems, resolve_callable
 
 __all__ = ["check_agent", "find_problems"]
@@ -60,6 +61,7 @@ def _check_ends(spec: GraphSpec, known: set[str]) -> list[str]:
     for ep in spec.entry_points:
         if ep.entry_node is not None and ep.entry_node not in known:
             problems.append(_unknown(f"entry point {ep.id!r}: entry_node", ep.entry_node, known))
+        problems += trigger_problems(ep)
     if spec.input_schema is not None:
         try:
             jsonschema.validators.validator_for(spec.input_schema).check_schema(spec.input_schema)

@@ -23,10 +23,13 @@ from anyio.abc import TaskGroup
 
 from hive_mcp.errors import InputError, UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
-from hive_mcp.graph import AgentCatalog, GraphExecutor
+from hive_mcp.graph import Agent, AgentCatalog, EntryPointSpec, GraphExecutor
 from hive_mcp.graph._inputs import InputBroker
+from hive_mcp.graph._state import RunState
+from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.llm import ProviderResolver
 from hive_mcp.runtime._delegation import LocalAgents
+from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
 from hive_mcp.toolbox import Toolbox
 
@@ -76,6 +79,8 @@ class AgentRuntime:
         limits: RuntimeLimits | None = None,
         providers: ProviderResolver | None = None,
         toolbox: Toolbox | None = None,
+        triggers: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.catalog = catalog
         self.toolbox = toolbox
@@ -90,10 +95,22 @@ class AgentRuntime:
         self._holding: set[str] = set()
         self._task_group: TaskGroup | None = None
         self.agents = LocalAgents(self)
+        self._run_triggers = triggers
+        self._clock = clock or SystemClock()
+        self.triggers: Triggers | None = None
+        self._entry_limits: dict[tuple[str, str], anyio.CapacityLimiter] = {}
+        self._entry_holding: dict[str, anyio.CapacityLimiter] = {}
+        self._agent_of: dict[str, str] = {}
 
     async def __aenter__(self) -> AgentRuntime:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
+        if self._run_triggers:
+            self.triggers = Triggers(
+                self._task_group, self.journal.bus, self._fire, self._source_agent, self._clock
+            )
+            for agent in self.catalog:
+                self.triggers.start(agent)
         return self
 
     async def __aexit__(
@@ -105,6 +122,28 @@ class AgentRuntime:
         assert self._task_group is not None
         self._task_group.cancel_scope.cancel()  # executors suspend: nothing is lost
         return await self._task_group.__aexit__(exc_type, exc, tb)
+
+    # -- agents -----------------------------------------------------------
+
+    def add_agent(self, agent: Agent, *, replace: bool = False) -> None:
+        """Serve another agent (or, with ``replace``, a new version of one) from now on.
+
+        Executions already running keep the version they started with.
+        """
+        if agent.name in self.catalog.agents and not replace:
+            raise UsageError(f"agent {agent.name!r} is already loaded; pass replace=True")
+        self.catalog.agents[agent.name] = agent
+        self._executors.pop(agent.name, None)
+        if self.triggers is not None:
+            self.triggers.start(agent)
+
+    def remove_agent(self, name: str) -> Agent:
+        """Stop serving an agent: no new executions, its triggers stop; running ones finish."""
+        agent = self.catalog.get(name)
+        del self.catalog.agents[name]
+        if self.triggers is not None:
+            self.triggers.stop(name)
+        return agent
 
     # -- starting ---------------------------------------------------------
 
@@ -124,6 +163,59 @@ class AgentRuntime:
             )
         return self._executors[agent_name]
 
+    async def trigger(
+        self,
+        agent: str,
+        entry_point: str,
+        input: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> ExecutionRecord:
+        """Start an execution through an entry point: its fixed input, shared memory, limit."""
+        spec = self.catalog.get(agent).spec
+        try:
+            ep = spec.entry_point(entry_point)
+        except KeyError:
+            known = ", ".join(e.id for e in spec.entry_points) or "none declared"
+            raise UsageError(
+                f"agent {agent!r} has no entry point {entry_point!r} (known: {known})"
+            ) from None
+        data = {**trigger_config(ep).input, **input}
+        if ep.isolation == "shared":
+            data = {**await self._primary_memory(agent, ep), **data}
+        return await self.start(
+            agent, data, entry_point=entry_point, idempotency_key=idempotency_key
+        )
+
+    async def _fire(
+        self, agent: str, entry_point: str, input: dict[str, Any], key: str | None
+    ) -> None:
+        await self.trigger(agent, entry_point, input, idempotency_key=key)
+
+    async def _primary_memory(self, agent: str, ep: EntryPointSpec) -> dict[str, Any]:
+        # The newest unfinished execution of the agent started another way
+        # lends the keys this entry point's node reads (seed 004's "shared").
+        spec = self.catalog.get(agent).spec
+        wanted = spec.node(ep.entry_node or spec.entry_node).input_keys
+        active = (ExecutionStatus.RUNNING, ExecutionStatus.WAITING_FOR_INPUT)
+        for record in await self.journal.store.list_executions(
+            agent=agent, statuses=active, limit=20
+        ):
+            if record.entry_point == ep.id:
+                continue
+            checkpoint = await self.journal.store.last_checkpoint(record.id)
+            memory = (
+                RunState.from_dict(checkpoint.state).root.view() if checkpoint else record.input
+            )
+            return {k: memory[k] for k in wanted if k in memory}
+        return {}
+
+    async def _source_agent(self, execution_id: str) -> str | None:
+        if execution_id in self._agent_of:
+            return self._agent_of[execution_id]
+        record = await self.journal.store.get_execution(execution_id)
+        return record.agent if record else None
+
     async def start(
         self,
         agent: str,
@@ -139,6 +231,7 @@ class AgentRuntime:
         execution is returned and nothing new starts. An execution started by
         an agent node of ``parent`` runs at once, outside the limit.
         """
+        self.catalog.get(agent)  # refuses an agent removed since its executor was made
         executor = self.executor(agent)
         if idempotency_key is not None:
             existing = await self.journal.store.find_execution(agent, idempotency_key)
@@ -165,6 +258,9 @@ class AgentRuntime:
             raise RuntimeError("the runtime is not running: use 'async with AgentRuntime(...)'")
         live = _Live(record)
         self._live[record.id] = live
+        self._agent_of[record.id] = record.agent
+        if len(self._agent_of) > 10_000:  # only recent executions still send events
+            del self._agent_of[next(iter(self._agent_of))]
         self._task_group.start_soon(self._drive, executor, live, resume)
 
     async def _drive(self, executor: GraphExecutor, live: _Live, resume: bool) -> None:
@@ -190,6 +286,10 @@ class AgentRuntime:
         live = self._live.get(execution_id)
         if live is not None and live.record.parent_id is not None:
             return  # delegated: runs on its parent's slot
+        limiter = self._entry_limiter(live.record) if live is not None else None
+        if limiter is not None:
+            await limiter.acquire_on_behalf_of(execution_id)
+            self._entry_holding[execution_id] = limiter
         await self._slots.acquire_on_behalf_of(execution_id)
         self._holding.add(execution_id)
 
@@ -197,6 +297,25 @@ class AgentRuntime:
         if execution_id in self._holding:
             self._holding.discard(execution_id)
             self._slots.release_on_behalf_of(execution_id)
+        limiter = self._entry_holding.pop(execution_id, None)
+        if limiter is not None:
+            limiter.release_on_behalf_of(execution_id)
+
+    def _entry_limiter(self, record: ExecutionRecord) -> anyio.CapacityLimiter | None:
+        """The limiter of the entry point the execution started through, if it has one."""
+        agent = self.catalog.agents.get(record.agent)
+        if agent is None or record.entry_point is None:
+            return None
+        try:
+            ep = agent.spec.entry_point(record.entry_point)
+        except KeyError:
+            return None
+        if ep.max_concurrent is None:
+            return None
+        key = (record.agent, ep.id)
+        if key not in self._entry_limits:
+            self._entry_limits[key] = anyio.CapacityLimiter(ep.max_concurrent)
+        return self._entry_limits[key]
 
     async def attach(self, execution_id: str) -> None:
         """Make sure an unfinished execution is running here (resume it if not)."""

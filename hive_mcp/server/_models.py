@@ -18,6 +18,7 @@ __all__ = [
     "AgentInfo",
     "AgentList",
     "CancelResult",
+    "EntryPointInfo",
     "EventInfo",
     "EventPage",
     "ExecutionInfo",
@@ -58,11 +59,21 @@ class WaitingForInput(BaseModel):
         )
 
 
+class EntryPointInfo(BaseModel):
+    """A way the agent starts: manual, webhook (POST /hooks/AGENT/ID), timer or event."""
+
+    id: str
+    name: str
+    trigger: str
+    entry_node: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
 class AgentInfo(BaseModel):
     name: str
     description: str
     input_schema: dict[str, Any]
-    entry_points: list[str]
+    entry_points: list[EntryPointInfo]
     client_facing_nodes: list[str]
 
     @classmethod

@@ -32,6 +32,7 @@ from hive_mcp.errors import UsageError
 from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._app import build_server, notify_resource_updates, request_state_key
+from hive_mcp.server._webhooks import webhook_route
 from hive_mcp.store import Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
 
@@ -77,7 +78,7 @@ class _BearerAuth:
 def http_app(
     server: MCPServer, runtime: AgentRuntime, *, host: str, token: str | None
 ) -> Starlette:
-    """A Starlette app with ``/mcp`` (the MCP endpoint) and ``/health``."""
+    """A Starlette app with ``/mcp`` (the MCP endpoint), ``/health`` and ``/hooks/...``."""
     hosts = {"127.0.0.1", "localhost", host}
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
@@ -101,7 +102,11 @@ def http_app(
             yield
 
     return Starlette(
-        routes=[Route("/health", health, methods=["GET"]), Mount("/", app=mcp_app)],
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            webhook_route(runtime, token=token),
+            Mount("/", app=mcp_app),
+        ],
         lifespan=lifespan,
     )
 
@@ -129,7 +134,9 @@ async def serve(
         async with (
             Journal(store) as journal,
             Toolbox(settings.tool_servers()) as toolbox,
-            AgentRuntime(catalog, journal, data_dir=settings.data_dir, toolbox=toolbox) as runtime,
+            AgentRuntime(
+                catalog, journal, data_dir=settings.data_dir, toolbox=toolbox, triggers=True
+            ) as runtime,
         ):
             if resume:
                 await runtime.resume_unfinished()

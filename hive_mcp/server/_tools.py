@@ -89,9 +89,12 @@ def register_tools(server: MCPServer, runtime: AgentRuntime) -> None:
         entry_point: str | None = None,
         idempotency_key: str | None = None,
     ) -> StartResult:
-        record = await runtime.start(
-            agent, input or {}, entry_point=entry_point, idempotency_key=idempotency_key
-        )
+        if entry_point is None:
+            record = await runtime.start(agent, input or {}, idempotency_key=idempotency_key)
+        else:
+            record = await runtime.trigger(
+                agent, entry_point, input or {}, idempotency_key=idempotency_key
+            )
         return StartResult(execution_id=record.id, status=record.status.value)
 
     @server.tool(
