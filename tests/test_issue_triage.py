@@ -23,7 +23,7 @@ from hive_mcp.graph import GraphExecutor, load_agent
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
 from hive_mcp.toolbox import Toolbox
 from tests.email_servers import LOOPBACK, Inbox, smtp_server
-from tests.fakes.github_api import FakeGitHub, RateLimit, running_fake_github
+from tests.fakes.github_api import FakeGitHub, RateLimit, one_test, running_fake_github
 
 pytestmark = pytest.mark.anyio
 AGENT = Path(__file__).resolve().parent.parent / "graph" / "issue_triage" / "agent.yaml"
@@ -63,9 +63,8 @@ def shared_github() -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def github(shared_github: FakeGitHub) -> Iterator[FakeGitHub]:
-    shared_github.requests.clear()
-    yield shared_github
-    shared_github.rate_limit = None
+    with one_test(shared_github) as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")
