@@ -80,7 +80,7 @@ def test_validate_a_broken_file_lists_its_problems_and_fails(
 def test_agents_lists_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agents", "--json"]) == 0
     agents = {a["name"]: a for a in json.loads(capsys.readouterr().out)}
-    assert set(agents) == {"files_assistant", "support_desk", "text_report"}
+    assert set(agents) == {"files_assistant", "issue_triage", "support_desk", "text_report"}
     assert agents["text_report"]["input_schema"]["required"] == ["text"]
     assert agents["support_desk"]["client_facing_nodes"] == ["intake"]
 

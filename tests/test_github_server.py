@@ -16,7 +16,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult, TextContent
 
-from tests.fakes.github_api import FakeGitHub, RateLimit, running_fake_github
+from tests.fakes.github_api import FakeGitHub, RateLimit, one_test, running_fake_github
 
 pytestmark = pytest.mark.anyio
 TOKEN = "ghp_fake0123456789abcdefSECRET"
@@ -63,10 +63,8 @@ def shared_github() -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def github(shared_github: FakeGitHub) -> Iterator[FakeGitHub]:
-    """The shared fake, with the switches a test may flip put back and its records cleared."""
-    shared_github.requests.clear()
-    yield shared_github
-    shared_github.token, shared_github.rate_limit, shared_github.max_per_page = TOKEN, None, 100
+    with one_test(shared_github) as fake:
+        yield fake
 
 
 @asynccontextmanager

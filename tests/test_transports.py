@@ -136,6 +136,7 @@ async def test_serve_over_http_with_a_bearer_token(tmp_path: Path) -> None:
             health = await plain.get(f"{url}/health")
             assert health.status_code == 200 and health.json()["agents"] == [
                 "files_assistant",
+                "issue_triage",
                 "support_desk",
                 "text_report",
             ]

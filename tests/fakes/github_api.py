@@ -32,7 +32,14 @@ from starlette.routing import Mount, Route
 
 from tests.fakes._serve import serve_in_thread
 
-__all__ = ["FakeGitHub", "FakeRepo", "RateLimit", "Recorded", "running_fake_github"]
+__all__ = [
+    "FakeGitHub",
+    "FakeRepo",
+    "RateLimit",
+    "Recorded",
+    "one_test",
+    "running_fake_github",
+]
 
 HTML_ROOT = "https://github.example"
 DOCS = "https://docs.github.com/rest"
@@ -546,3 +553,15 @@ def running_fake_github(token: str, prefix: str = "") -> Iterator[FakeGitHub]:
     with serve_in_thread(fake.app, fake.started, "GitHub API") as port:
         fake.base_url = f"http://127.0.0.1:{port}{prefix}"
         yield fake
+
+
+@contextmanager
+def one_test(fake: FakeGitHub) -> Iterator[FakeGitHub]:
+    """A fake shared by a module, for one test: its records cleared first, and the
+    switches a test may flip (token, rate limit, page size) put back afterwards."""
+    token = fake.token
+    fake.requests.clear()
+    try:
+        yield fake
+    finally:
+        fake.token, fake.rate_limit, fake.max_per_page = token, None, 100
