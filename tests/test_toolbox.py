@@ -208,12 +208,24 @@ def test_env_defaults_fill_in_and_empty_values_are_left_out() -> None:
     from hive_mcp.toolbox import Redactor, expand
 
     redactor = Redactor()
-    env = {"SET": "value-1"}
+    env = {"API_TOKEN": "value-1"}
     assert (
-        expand("${SET}/${UNSET:-fallback}/${UNSET:-}", env=env, redactor=redactor, where="x")
+        expand("${API_TOKEN}/${UNSET:-fallback}/${UNSET:-}", env=env, redactor=redactor, where="x")
         == "value-1/fallback/"
     )
     assert redactor("it was value-1") == "it was [redacted]"
+
+
+def test_only_secret_looking_variables_and_headers_are_redacted() -> None:
+    from hive_mcp.toolbox import Redactor, expand
+
+    redactor = Redactor()
+    env = {"SMTP_HOST": "mail.example.com", "SMTP_SECURITY": "starttls", "SMTP_PASSWORD": "pw-1234"}
+    for name in env:
+        expand(f"${{{name}}}", env=env, redactor=redactor, where="x")
+    expand("Bearer ${SMTP_HOST}", env=env, redactor=redactor, where="x", secret=True)
+    assert redactor("Support starttls; pw-1234") == "Support starttls; [redacted]"
+    assert redactor("via mail.example.com") == "via [redacted]"  # it went into a header
 
 
 def test_the_shipped_registry_loads_and_names_our_servers() -> None:

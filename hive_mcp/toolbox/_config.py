@@ -9,8 +9,11 @@
 ``${NAME}`` is replaced by the environment variable NAME when the server
 starts (a missing one is an error naming it); ``${NAME:-default}`` falls
 back to ``default``, and an env entry that ends up empty is not passed at
-all. The values substituted are secrets, kept out of events, logs and tool
-results by the ``Redactor``.
+all. Values of variables named like secrets (``*TOKEN*``, ``*SECRET*``,
+``*PASSWORD*``, ``*KEY*``, ``*AUTH*``, ...) and every value placed in an HTTP
+header are kept out of events, logs and tool results by the ``Redactor``;
+others (a host name, a port) stay readable, so they do not mangle ordinary
+text that happens to contain them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,15 @@ from hive_mcp.errors import UsageError
 __all__ = ["Redactor", "ServerConfig", "expand", "load_servers_file"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSWORD|PASSWD|PASS$|PWD|KEY|AUTH|CREDENTIAL|PRIVATE|COOKIE|SESSION",
+    re.IGNORECASE,
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable's name says it holds a secret."""
+    return _SECRET_NAME.search(name) is not None
 
 
 class ServerConfig(pydantic.BaseModel):
@@ -77,8 +89,14 @@ class Redactor:
         return value
 
 
-def expand(text: str, *, env: Mapping[str, str], redactor: Redactor, where: str) -> str:
-    """Replace ``${NAME}`` with the environment's value, remembering it as a secret."""
+def expand(
+    text: str, *, env: Mapping[str, str], redactor: Redactor, where: str, secret: bool = False
+) -> str:
+    """Replace ``${NAME}`` with the environment's value.
+
+    The value is remembered as a secret when ``secret`` is set (headers) or
+    the variable's name says it is one.
+    """
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -86,7 +104,8 @@ def expand(text: str, *, env: Mapping[str, str], redactor: Redactor, where: str)
             if default is not None:
                 return default
             raise UsageError(f"{where} uses ${{{name}}}, but {name} is not set in the environment")
-        redactor.add(env[name])
+        if secret or is_secret_name(name):
+            redactor.add(env[name])
         return env[name]
 
     return _VAR.sub(substitute, text)

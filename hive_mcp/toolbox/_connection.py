@@ -70,8 +70,8 @@ class ServerConnection:
     def _target(self) -> Any:
         cfg, where = self.config, f"tool server {self.name!r}"
 
-        def x(text: str) -> str:
-            return expand(text, env=self._env, redactor=self._redact, where=where)
+        def x(text: str, secret: bool = False) -> str:
+            return expand(text, env=self._env, redactor=self._redact, where=where, secret=secret)
 
         if cfg.command is not None:
             env = {k: self._env[k] for k in _INHERITED if k in self._env}
@@ -90,7 +90,7 @@ class ServerConnection:
 
         assert cfg.url is not None
         http = httpx2.AsyncClient(
-            headers={k: x(v) for k, v in cfg.headers.items()},
+            headers={k: x(v, secret=True) for k, v in cfg.headers.items()},
             timeout=httpx2.Timeout(30, read=cfg.timeout_seconds + 30),
         )
         return streamable_http_client(x(cfg.url), http_client=http)
