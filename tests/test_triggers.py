@@ -20,6 +20,8 @@ from hive_mcp.errors import UsageError
 from hive_mcp.graph import load_agent, load_catalog
 from hive_mcp.graph.nodes import resolve_callable
 from hive_mcp.runtime import AgentRuntime
+from hive_mcp.server import build_server
+from hive_mcp.server._reload import sync_agents
 from hive_mcp.server._webhooks import signature
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
 from tests.support import free_port
@@ -274,3 +276,34 @@ async def test_a_webhook_over_http_starts_an_execution_and_bad_requests_start_no
     hooks = {ep["id"]: ep for ep in inbox["entry_points"]}
     assert hooks["signed"]["trigger"] == "webhook" and hooks["signed"]["config"]["signed"] is True
     assert hooks["nightly"]["config"]["cron"] == "0 3 * * *"
+
+
+async def test_the_server_follows_agents_added_changed_and_removed_in_its_folder(
+    journal: Journal, tmp_path: Path
+) -> None:
+    folder = tmp_path / "agents"
+    shutil.copytree(AGENTS, folder)
+    async with AgentRuntime(load_catalog(folder), journal, data_dir=tmp_path) as rt:
+        server = build_server(rt)
+        async with Client(server) as client:
+            before = {t.name for t in (await client.list_tools()).tools}
+            assert "run_inbox" in before and "run_inbox_copy" not in before
+
+            copy = (folder / "inbox.yaml").read_text().replace("name: inbox", "name: inbox_copy")
+            (folder / "inbox_copy.yaml").write_text(copy)
+            (folder / "queue.yaml").unlink()
+            (folder / "session.yaml").write_text("name: [broken")  # being edited: keep it
+            changes = sync_agents(rt, server, load_catalog(folder))
+            assert changes == ["removed agent queue", "added agent inbox_copy"]
+
+            after = {t.name for t in (await client.list_tools()).tools}
+            assert after == (before - {"run_queue"}) | {"run_inbox_copy"}
+            result = await call(client, "run_inbox_copy", subject="hi")
+            assert result["output"] == {"handled": "HI"}
+            listed = await call(client, "list_agents")
+            assert "queue" not in {a["name"] for a in listed["agents"]}
+
+            changed = copy.replace("Handles a subject", "Handles a subject twice")
+            (folder / "inbox_copy.yaml").write_text(changed)
+            assert sync_agents(rt, server, load_catalog(folder)) == ["replaced agent inbox_copy"]
+            assert sync_agents(rt, server, load_catalog(folder)) == []

@@ -372,7 +372,8 @@ class AgentRuntime:
             raise UsageError(f"wait_seconds must be between 0 and {self.limits.max_wait_seconds}")
         if after < 0:
             raise UsageError("after must be 0 or a sequence number from an earlier answer")
-        await self.get_execution(execution_id)
+        if execution_id not in self._agent_of:  # known here: skip a store round trip
+            await self.get_execution(execution_id)
         return await self.journal.wait_events(
             execution_id, after=after, limit=limit, wait_seconds=wait_seconds, types=types
         )

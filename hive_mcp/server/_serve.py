@@ -32,6 +32,7 @@ from hive_mcp.errors import UsageError
 from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._app import build_server, notify_resource_updates, request_state_key
+from hive_mcp.server._reload import watch_agents
 from hive_mcp.server._webhooks import webhook_route
 from hive_mcp.store import Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
@@ -146,6 +147,7 @@ async def serve(
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(notify_resource_updates, runtime, updates)
+                tg.start_soon(watch_agents, runtime, server, settings.agents_dir)
                 if http:
                     app = http_app(server, runtime, host=host, token=token)
                     config = uvicorn.Config(

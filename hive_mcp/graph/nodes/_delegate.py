@@ -68,16 +68,26 @@ class DelegateNode:
     ) -> ChildResult:
         child, where = state["child"], gateway.label
         asked = state.get("asked", 0)  # seq of the last question seen
+        wait = 0.0  # first look at once: a resumed node may owe an answer already
         while True:
-            page = await gateway.events(
-                child, after=state["after"], wait_seconds=self._spec.poll_seconds
-            )
+            page = await gateway.events(child, after=state["after"], wait_seconds=wait)
+            wait = self._spec.poll_seconds
             ended = False
             for event in page.events:
                 kind = event.get("type")
-                if kind == "client_input_requested":
-                    asked = int(event["seq"])
-                    state["question"] = {"node_id": event.get("node_id"), **event.get("data", {})}
+                if kind == "client_input_received":
+                    state["delivered"] = True
+                elif kind == "client_input_requested":
+                    if state.get("delivered", True):
+                        asked = int(event["seq"])
+                        state["question"] = {
+                            "node_id": event.get("node_id"),
+                            **event.get("data", {}),
+                        }
+                    else:
+                        # A delegate resumed by our answer asks its question again
+                        # and takes the answer already sent: nothing new to ask.
+                        state["answered"] = asked = int(event["seq"])
                 ended = ended or kind in _ENDED
                 if kind not in _NOT_FORWARDED:
                     ctx.emit(
@@ -110,6 +120,7 @@ class DelegateNode:
         )
         await gateway.send_input(state["child"], text, question.get("node_id"))
         state["answered"] = seq
+        state["delivered"] = False  # until the delegate says it took the answer
         await ctx.save_state(json.dumps(state))
 
     def _outcome(

@@ -1,0 +1,81 @@
+"""Agents added, changed and removed while the server runs.
+
+``serve`` looks at the agents folder every few seconds; when a file changed,
+it loads the folder again and brings the runtime and the ``run_<agent>``
+tools in line: new agents are served, changed ones replaced (running
+executions keep their version), removed ones stop taking new starts. A file
+that no longer loads keeps its agent as it was and says why on stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+from hive_mcp.graph import AgentCatalog, load_catalog
+from hive_mcp.runtime import AgentRuntime
+from hive_mcp.server._run_tool import run_tool
+
+__all__ = ["sync_agents", "watch_agents"]
+
+log = logging.getLogger(__name__)
+_WATCHED = {".yaml", ".yml", ".json", ".py"}
+
+
+def _fingerprint(folder: Path) -> frozenset[tuple[str, int, int]]:
+    found = set()
+    for path in folder.rglob("*"):
+        if path.suffix in _WATCHED and "__pycache__" not in path.parts:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            found.add((str(path), stat.st_mtime_ns, stat.st_size))
+    return frozenset(found)
+
+
+def sync_agents(runtime: AgentRuntime, server: MCPServer, catalog: AgentCatalog) -> list[str]:
+    """Make the runtime and the tools serve ``catalog``; return what changed, as lines."""
+    changes = []
+    broken = {Path(e.source).resolve() for e in catalog.errors}
+    for name, agent in list(runtime.catalog.agents.items()):
+        if name in catalog.agents:
+            continue
+        if agent.source is not None and agent.source.resolve() in broken:
+            continue  # a file being edited: keep serving what loaded last
+        runtime.remove_agent(name)
+        server.remove_tool(f"run_{name}")
+        changes.append(f"removed agent {name}")
+    for name, agent in catalog.agents.items():
+        old = runtime.catalog.agents.get(name)
+        if old is not None and old.spec == agent.spec:
+            continue
+        runtime.add_agent(agent, replace=True)
+        if old is not None:
+            server.remove_tool(f"run_{name}")
+        # The SDK adds tools only from functions; ours carry their own schema.
+        server._tool_manager._tools[f"run_{name}"] = run_tool(agent, runtime)
+        changes.append(f"{'replaced' if old else 'added'} agent {name}")
+    return changes
+
+
+async def watch_agents(
+    runtime: AgentRuntime, server: MCPServer, folder: Path, interval: float = 2.0
+) -> None:
+    """Follow the agents folder until cancelled."""
+    seen = _fingerprint(folder)
+    while True:
+        await anyio.sleep(interval)
+        now = await anyio.to_thread.run_sync(_fingerprint, folder)
+        if now == seen:
+            continue
+        seen = now
+        catalog = load_catalog(folder)
+        for error in catalog.errors:
+            log.warning("agent file not loaded: %s", error)
+        for line in sync_agents(runtime, server, catalog):
+            print(f"hive-mcp: {line}", file=sys.stderr, flush=True)
