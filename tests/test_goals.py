@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
+from hive_mcp.cli._main import main
 from hive_mcp.errors import AgentFileError, UnknownAgentError, UsageError
 from hive_mcp.events import EventType
 from hive_mcp.graph import (
@@ -20,6 +25,7 @@ from hive_mcp.graph import (
     parse_criterion,
 )
 from hive_mcp.runtime import AgentRuntime, GoalProgress, evaluate_goal
+from hive_mcp.server import build_server
 from hive_mcp.store import ExecutionRecord, Journal
 from tests import support
 
@@ -340,3 +346,88 @@ async def test_the_runtime_evaluates_an_agent_by_name_and_refuses_unknown_ones(
     assert (progress.executions.completed, progress.executions.failed) == (1, 1)
     with pytest.raises(UnknownAgentError, match="no agent 'nope'; known agents: goals"):
         await runtime.goal_progress("nope")
+
+
+@pytest.mark.anyio
+async def test_the_goal_resource_reads_as_json_through_an_mcp_client(
+    runtime: AgentRuntime,
+) -> None:
+    for mode in ("ok", "leak"):
+        await finish(runtime, mode)
+    async with Client(build_server(runtime)) as client:
+        templates = (await client.list_resource_templates()).resource_templates
+        assert "hive://agents/{name}/goal" in {t.uri_template for t in templates}
+        content = (await client.read_resource("hive://agents/goals/goal")).contents[0]
+        with pytest.raises(MCPError) as caught:
+            await client.read_resource("hive://agents/nope/goal")
+    assert content.mime_type == "application/json"
+    data = json.loads(content.text)  # type: ignore[union-attr]
+    assert data["agent"] == "goals"
+    assert data["executions"]["completed"] == 2
+    assert data["recommendation"] == "stop_and_review"
+    assert {c["id"]: c["violations"] for c in data["constraints"]} == {
+        "no_secrets": 1,
+        "brief": 0,
+    }
+    assert caught.value.error.code == INVALID_PARAMS
+    assert "no agent 'nope'" in caught.value.error.message
+
+
+# -- the command line ------------------------------------------------------
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HIVE_MCP_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HIVE_MCP_AGENTS", str(AGENTS))
+    monkeypatch.chdir(REPO)
+    return tmp_path / "home"
+
+
+def run_cli(*modes: str) -> None:
+    for mode in modes:
+        expected = 1 if mode == "fail" else 0
+        assert main(["run", "goals", "--quiet", "--input", json.dumps({"mode": mode})]) == expected
+
+
+def test_the_goal_command_prints_a_readable_table(
+    cli_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_cli("ok", "ok", "fail", "leak")
+    capsys.readouterr()
+
+    assert main(["goal", "goals"]) == 0
+
+    out = capsys.readouterr().out
+    assert "goal of goals: Answer every request without leaking secrets." in out
+    assert "executions: 4 (completed 3, failed 1, cancelled 0, active 0)" in out
+    assert "success rate: 75%, overall progress: 88%" in out
+    assert "not_met      reliable    success_rate = 0.75 (target >= 0.9), progress 83%" in out
+    assert "not_measured style       no metric (follows the success rate), progress 75%" in out
+    assert "hard         no_secrets  1 violation in 1 execution, last in ex_" in out
+    assert "soft         brief       no violations" in out
+    assert "recommendation: stop_and_review (hard constraint 'no_secrets' was violated" in out
+
+
+def test_the_goal_command_prints_json_for_programs(
+    cli_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_cli("ok", "empty")
+    capsys.readouterr()
+
+    assert main(["goal", "goals", "--json", "--limit", "5"]) == 0
+
+    data = json.loads(capsys.readouterr().out)
+    assert data["window"] == 5
+    assert data["executions"]["completed"] == 2
+    assert {c["id"]: c["value"] for c in data["criteria"]}["answered"] == 0.5
+    assert data["recommendation"] == "on_track"
+
+
+def test_the_goal_command_with_an_unknown_agent_exits_2_with_one_line(
+    cli_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["goal", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no agent 'nope' in ")
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -87,6 +87,14 @@ def _register_resources(server: MCPServer, runtime: AgentRuntime) -> None:
             raise ResourceNotFoundError(str(exc)) from exc
         return found.spec.model_dump(mode="json", exclude_defaults=True)
 
+    @server.resource("hive://agents/{name}/goal", mime_type="application/json")
+    async def goal(name: str) -> dict[str, Any]:
+        try:
+            progress = await runtime.goal_progress(name)
+        except HiveError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        return progress.model_dump(mode="json")
+
     @server.resource("hive://executions/{execution_id}", mime_type="application/json")
     async def execution(execution_id: str) -> dict[str, Any]:
         try:
