@@ -233,6 +233,16 @@ async def test_only_the_newest_executions_in_the_window_are_counted(
         await evaluate_goal(journal.store, agent.spec, limit=0)
 
 
+@pytest.mark.anyio
+async def test_a_spec_built_in_python_without_validation_still_gets_a_clear_error(
+    journal: Journal,
+) -> None:
+    goal = {"success_criteria": [{"id": "x", "description": "d", "metric": "nope", "target": 1}]}
+    unchecked = support.build([support.node("a")], [], validate=False, goal=goal)
+    with pytest.raises(UsageError, match="goal: success criterion 'x': unknown metric 'nope'"):
+        await evaluate_goal(journal.store, unchecked.spec)
+
+
 def test_at_most_targets_count_progress_the_other_way_round() -> None:
     def target(metric: str, value: Any) -> Any:
         measured = parse_criterion(

@@ -175,8 +175,10 @@ def _measure(measured: MeasuredCriterion, records: Sequence[ExecutionRecord]) ->
 def _criterion(
     criterion: SuccessCriterion, records: Sequence[ExecutionRecord], success_rate: float | None
 ) -> CriterionProgress:
-    # Agent files are validated on load, so the criterion parses.
-    measured = parse_criterion(criterion)
+    try:
+        measured = parse_criterion(criterion)
+    except ValueError as exc:  # a spec built in Python that skipped check_agent
+        raise UsageError(f"goal: success criterion {criterion.id!r}: {exc}") from None
     base: dict[str, Any] = {
         "id": criterion.id,
         "description": criterion.description,
