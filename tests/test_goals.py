@@ -10,7 +10,9 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ResourceUpdated
 from mcp_types import INVALID_PARAMS
 
 from hive_mcp.cli._main import main
@@ -25,7 +27,7 @@ from hive_mcp.graph import (
     parse_criterion,
 )
 from hive_mcp.runtime import AgentRuntime, GoalProgress, evaluate_goal
-from hive_mcp.server import build_server
+from hive_mcp.server import build_server, notify_resource_updates
 from hive_mcp.store import ExecutionRecord, Journal
 from tests import support
 
@@ -381,6 +383,26 @@ async def test_the_goal_resource_reads_as_json_through_an_mcp_client(
     }
     assert caught.value.error.code == INVALID_PARAMS
     assert "no agent 'nope'" in caught.value.error.message
+
+
+@pytest.mark.anyio
+async def test_listeners_hear_when_an_execution_changes_the_agents_goal_progress(
+    runtime: AgentRuntime,
+) -> None:
+    updates = InMemorySubscriptionBus()
+    uri = "hive://agents/goals/goal"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(notify_resource_updates, runtime, updates)
+        async with (
+            Client(build_server(runtime, subscriptions=updates)) as client,
+            client.listen(resource_subscriptions=[uri]) as listener,
+        ):
+            await finish(runtime, "ok")
+            with anyio.fail_after(10):
+                async for event in listener:
+                    if isinstance(event, ResourceUpdated) and event.uri == uri:
+                        break
+        tg.cancel_scope.cancel()
 
 
 # -- the command line ------------------------------------------------------
