@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from hive_mcp.cli._render import render_report
+from hive_mcp.cli._render import render_goal, render_report
 from hive_mcp.cli._session import run_session
 from hive_mcp.config import Settings
 from hive_mcp.errors import AgentFileError, HiveError, InputError, UnknownExecutionError
@@ -31,7 +31,7 @@ from hive_mcp.graph import (
     load_agent,
     load_catalog,
 )
-from hive_mcp.runtime import AgentRuntime, build_report
+from hive_mcp.runtime import DEFAULT_GOAL_WINDOW, AgentRuntime, build_report, evaluate_goal
 from hive_mcp.store import ExecutionRecord, Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
 
@@ -119,6 +119,17 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--steps", action="store_true", help="include every loop step")
     report.add_argument("--json", action="store_true", help="print JSON")
     report.set_defaults(handler=_report)
+
+    goal = commands.add_parser("goal", help="how an agent does against its goal, across executions")
+    goal.add_argument("agent", help="agent name (see 'hive-mcp agents')")
+    goal.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_GOAL_WINDOW,
+        help=f"count the newest N executions (default {DEFAULT_GOAL_WINDOW})",
+    )
+    goal.add_argument("--json", action="store_true", help="print JSON")
+    goal.set_defaults(handler=_goal)
 
     serve = commands.add_parser("serve", help="serve the agents as MCP tools (stdio by default)")
     serve.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
@@ -308,6 +319,21 @@ def _report(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         return 0
     print(render_report(report, node=args.node, steps=args.steps))
+    return 0
+
+
+def _goal(args: argparse.Namespace) -> int:
+    settings = Settings.load()
+    agent = _catalog(settings).get(args.agent)
+    store = SQLiteStore(settings.store_path)
+    try:
+        progress = anyio.run(functools.partial(evaluate_goal, store, agent.spec, limit=args.limit))
+    finally:
+        anyio.run(store.close)
+    if args.json:
+        print(progress.model_dump_json(indent=2))
+        return 0
+    print(render_goal(progress))
     return 0
 
 

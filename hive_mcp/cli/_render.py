@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import TextIO
 
 from hive_mcp.events import Event, EventType
-from hive_mcp.runtime import ExecutionReport
+from hive_mcp.runtime import ExecutionReport, GoalProgress
 
-__all__ = ["ProgressPrinter", "describe", "render_report"]
+__all__ = ["ProgressPrinter", "describe", "render_goal", "render_report"]
 
 _QUIET = frozenset(
     {
@@ -172,4 +172,49 @@ def render_report(report: ExecutionReport, *, node: str | None = None, steps: bo
                     f"      {mark} {call.get('name')}({str(call.get('arguments'))[:80]})"
                     f" → {str(call.get('result', ''))[:80]}"
                 )
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def render_goal(progress: GoalProgress) -> str:
+    """Goal progress as text: executions, a line per criterion and constraint, the verdict."""
+    c = progress.executions
+    lines = [
+        f"goal of {progress.agent}: {progress.goal or '(no description)'}",
+        f"  executions: {c.total} (completed {c.completed}, failed {c.failed}, "
+        f"cancelled {c.cancelled}, active {c.active})",
+        f"  success rate: {_percent(progress.success_rate)}, "
+        f"overall progress: {_percent(progress.overall_progress)}",
+        "",
+        "criteria:" if progress.criteria else "criteria: none",
+    ]
+    ids = [k.id for k in progress.criteria] + [v.id for v in progress.constraints]
+    width = max(map(len, ids), default=0)
+    for k in progress.criteria:
+        measured = (
+            f"{k.metric} = {'-' if k.value is None else f'{k.value:g}'} (target {k.target})"
+            if k.metric
+            else "no metric (follows the success rate)"
+        )
+        lines.append(
+            f"  {k.status:<12} {k.id:<{width}}  {measured}, progress {_percent(k.progress)}"
+        )
+    lines.append("constraints:" if progress.constraints else "constraints: none")
+    for v in progress.constraints:
+        seen = (
+            f"{_count(v.violations, 'violation')} in {_count(v.executions, 'execution')}, last in "
+            f"{v.last_execution_id}" + (f": {v.last_detail}" if v.last_detail else "")
+            if v.violations
+            else "no violations"
+        )
+        lines.append(f"  {v.kind:<12} {v.id:<{width}}  {seen}")
+    lines += ["", f"recommendation: {progress.recommendation} ({progress.reason})"]
+    lines += [f"  note: {n}" for n in progress.notes]
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._executor import DEFAULT_NODE_TYPES, EdgeDecider, GraphExecutor
 from hive_mcp.graph._expr import Expression, compile_expression
 from hive_mcp.graph._loader import AgentCatalog, discover_agent_files, load_agent, load_catalog
+from hive_mcp.graph._metrics import METRICS, MeasuredCriterion, Metric, Target, parse_criterion
 from hive_mcp.graph._spec import (
     Constraint,
     DelegateSpec,
@@ -22,6 +23,7 @@ from hive_mcp.graph._validate import check_agent, find_problems
 
 __all__ = [
     "DEFAULT_NODE_TYPES",
+    "METRICS",
     "Agent",
     "AgentCatalog",
     "Constraint",
@@ -35,9 +37,12 @@ __all__ = [
     "GraphDefaults",
     "GraphExecutor",
     "GraphSpec",
+    "MeasuredCriterion",
+    "Metric",
     "NodeSpec",
     "NodeType",
     "SuccessCriterion",
+    "Target",
     "Topology",
     "check_agent",
     "compile_expression",
@@ -45,4 +50,5 @@ __all__ = [
     "find_problems",
     "load_agent",
     "load_catalog",
+    "parse_criterion",
 ]

@@ -52,9 +52,20 @@ class SuccessCriterion(_Model):
 
     id: str
     description: str
-    metric: str | None = None
-    target: Any = None
-    weight: float = 1.0
+    metric: str | None = Field(
+        default=None,
+        description="Measured across executions: success_rate, failure_rate, completed_count, "
+        "output_present:<key> or avg_tokens (see docs/goals.md); without one, progress "
+        "follows the success rate.",
+    )
+    target: Any = Field(
+        default=None,
+        description="The metric's target: a number (at least it, or at most it for "
+        "failure_rate and avg_tokens) or a comparison like '>= 0.9' or '<= 5000'.",
+    )
+    weight: float = Field(
+        default=1.0, ge=0, description="The criterion's share of the overall progress, relative."
+    )
 
 
 class Constraint(_Model):

@@ -9,6 +9,7 @@ import jsonschema
 from hive_mcp.errors import AgentFileError, ExpressionError, UsageError
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._expr import compile_expression
+from hive_mcp.graph._metrics import goal_problems
 from hive_mcp.graph._spec import EdgeCondition, EdgeSpec, GraphSpec, NodeSpec, NodeType
 from hive_mcp.graph._triggers import trigger_problems
 from hive_mcp.graph.nodes import event_loop_problems, resolve_callable
@@ -39,6 +40,7 @@ def find_problems(agent: Agent) -> list[str]:
     problems += _check_ends(spec, known)
     problems += _check_nodes(agent)
     problems += _check_edges(spec, known)
+    problems += goal_problems(spec)
     if not any("unknown node" in p or "must be unique" in p for p in problems):
         problems += _check_shape(agent)
     return problems

@@ -29,6 +29,7 @@ from hive_mcp.graph._state import RunState
 from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.llm import ProviderResolver
 from hive_mcp.runtime._delegation import LocalAgents
+from hive_mcp.runtime._goals import DEFAULT_GOAL_WINDOW, GoalProgress, evaluate_goal
 from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
 from hive_mcp.toolbox import Toolbox
@@ -377,6 +378,13 @@ class AgentRuntime:
         return await self.journal.wait_events(
             execution_id, after=after, limit=limit, wait_seconds=wait_seconds, types=types
         )
+
+    async def goal_progress(
+        self, agent_name: str, *, limit: int = DEFAULT_GOAL_WINDOW
+    ) -> GoalProgress:
+        """How the agent does against its goal over its newest ``limit`` executions."""
+        agent = self.catalog.get(agent_name)
+        return await evaluate_goal(self.journal.store, agent.spec, limit=limit)
 
     # -- acting -----------------------------------------------------------
 

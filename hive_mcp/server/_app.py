@@ -87,6 +87,14 @@ def _register_resources(server: MCPServer, runtime: AgentRuntime) -> None:
             raise ResourceNotFoundError(str(exc)) from exc
         return found.spec.model_dump(mode="json", exclude_defaults=True)
 
+    @server.resource("hive://agents/{name}/goal", mime_type="application/json")
+    async def goal(name: str) -> dict[str, Any]:
+        try:
+            progress = await runtime.goal_progress(name)
+        except HiveError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        return progress.model_dump(mode="json")
+
     @server.resource("hive://executions/{execution_id}", mime_type="application/json")
     async def execution(execution_id: str) -> dict[str, Any]:
         try:
@@ -119,12 +127,24 @@ _STATE_CHANGES = frozenset(
 )
 
 
+_GOAL_CHANGES = frozenset(
+    {
+        EventType.EXECUTION_COMPLETED,
+        EventType.EXECUTION_FAILED,
+        EventType.EXECUTION_CANCELLED,
+        EventType.CONSTRAINT_VIOLATION,
+    }
+)
+
+
 async def notify_resource_updates(runtime: AgentRuntime, bus: InMemorySubscriptionBus) -> None:
     """Forward committed events as resource updates, until cancelled.
 
     Every event updates ``hive://executions/{id}/events``; events that change
-    the execution's state also update ``hive://executions/{id}``. The SDK
-    merges updates a listener has not collected yet.
+    the execution's state also update ``hive://executions/{id}``; an
+    execution ending or reporting a constraint violation updates its agent's
+    ``hive://agents/{name}/goal``. The SDK merges updates a listener has not
+    collected yet.
     """
     with runtime.journal.bus.subscribe() as events:
         async for event in events:
@@ -132,3 +152,7 @@ async def notify_resource_updates(runtime: AgentRuntime, bus: InMemorySubscripti
             await bus.publish(ResourceUpdated(uri=f"{base}/events"))
             if event.type in _STATE_CHANGES:
                 await bus.publish(ResourceUpdated(uri=base))
+            if event.type in _GOAL_CHANGES:
+                record = await runtime.journal.store.get_execution(event.execution_id)
+                if record is not None:
+                    await bus.publish(ResourceUpdated(uri=f"hive://agents/{record.agent}/goal"))
