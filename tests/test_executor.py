@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anyio
 import pytest
 
-from hive_mcp.events import EventType
+from hive_mcp.events import EventType, emit_status
+from hive_mcp.graph import GraphExecutor
 from hive_mcp.graph.nodes import NodeResult, NodeStatus
 from hive_mcp.store import ExecutionStatus, Journal
 from tests.support import build, edge, executor, kinds, node, run
@@ -460,3 +462,30 @@ async def test_a_bad_input_is_refused_before_anything_is_stored(journal: Journal
     with pytest.raises(InputError, match="text"):
         executor(agent, journal, {}).create({"other": 1})
     assert await journal.store.list_executions() == []
+
+
+def _emit_from_a_worker_thread(ctx: Any) -> dict[str, Any]:
+    for i in range(20):
+        ctx.emit(EventType.CUSTOM, {"i": i})
+    emit_status("thread", "done")
+    return {}
+
+
+async def test_a_sync_function_node_emits_from_its_thread_through_the_loop(
+    journal: Journal,
+) -> None:
+    threads: set[int] = set()
+    emit = journal.emit
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        threads.add(threading.get_ident())
+        return emit(*args, **kwargs)
+
+    journal.emit = spy  # type: ignore[method-assign]
+    agent = build([node("sync", function="tests.test_executor:_emit_from_a_worker_thread")], [])
+    record = await GraphExecutor(agent, journal).run({})
+    events = await journal.read(record.id, limit=1000)
+    assert record.status is ExecutionStatus.COMPLETED
+    assert [e.data["i"] for e in events if e.type is EventType.CUSTOM] == list(range(20))
+    assert any(e.type is EventType.STATUS and e.data["name"] == "thread" for e in events)
+    assert threads == {threading.get_ident()}  # the journal only ever ran on the loop

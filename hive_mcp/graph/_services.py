@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import anyio.from_thread
 
 from hive_mcp.errors import UsageError
 from hive_mcp.events import EventType
@@ -72,7 +76,13 @@ class NodeServices:
         eid, journal = record.id, self.journal
         key = f"{node.id}#{visit}"
 
+        loop_thread = threading.get_ident()
+
         def emit(kind: EventType, data: dict[str, Any]) -> None:
+            if threading.get_ident() != loop_thread:
+                # A sync node or tool in a worker thread: the journal is the loop's.
+                anyio.from_thread.run_sync(partial(emit, kind, data))
+                return
             journal.emit(eid, kind, node_id=node.id, data=data)
 
         async def load_state() -> dict[str, Any] | None:
