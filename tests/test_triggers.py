@@ -307,3 +307,18 @@ async def test_the_server_follows_agents_added_changed_and_removed_in_its_folder
             (folder / "inbox_copy.yaml").write_text(changed)
             assert sync_agents(rt, server, load_catalog(folder)) == ["replaced agent inbox_copy"]
             assert sync_agents(rt, server, load_catalog(folder)) == []
+
+
+def test_the_cli_runs_an_entry_point_with_its_fixed_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hive_mcp.cli._main import main
+
+    monkeypatch.setenv("HIVE_MCP_HOME", str(tmp_path))
+    monkeypatch.setenv("HIVE_MCP_AGENTS", str(AGENTS))
+    assert main(["run", "inbox", "--entry-point", "nightly", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"handled": "NIGHTLY"}
+    assert main(["run", "inbox", "--entry-point", "weekly", "--quiet"]) == 2
+    assert "no entry point 'weekly' (known: signed, open, minutely, nightly)" in (
+        capsys.readouterr().err
+    )

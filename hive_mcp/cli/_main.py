@@ -31,6 +31,7 @@ from hive_mcp.graph import (
     load_agent,
     load_catalog,
 )
+from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.runtime import DEFAULT_GOAL_WINDOW, AgentRuntime, build_report, evaluate_goal
 from hive_mcp.store import ExecutionRecord, Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
@@ -216,7 +217,16 @@ def _run(args: argparse.Namespace) -> int:
             f"--input is not valid JSON ({exc.msg} at column {exc.colno}); "
             """pass an object, like --input '{"text": "hello"}'"""
         ) from None
-    agent.check_input(data)
+    if args.entry_point is not None:
+        try:
+            entry = agent.spec.entry_point(args.entry_point)
+        except KeyError:
+            known = ", ".join(ep.id for ep in agent.spec.entry_points) or "none declared"
+            raise InputError(
+                f"agent {agent.name!r} has no entry point {args.entry_point!r} (known: {known})"
+            ) from None
+        data = {**trigger_config(entry).input, **data}  # its fixed input, as a trigger would
+    agent.check_input(data, args.entry_point)
 
     async def start(
         journal: Journal, toolbox: Toolbox, runtime: AgentRuntime
