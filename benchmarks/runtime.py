@@ -7,7 +7,7 @@ Run: python benchmarks/runtime.py [--repeats 3] [--busy 500] [--posts 300]
   bodies over loopback, 8 at a time. Baseline in the same run: GET /health on
   the same server (an HTTP round trip that starts nothing).
 - get_events under load: one process, one AgentRuntime (file store). N
-  executions run at once, each an event_loop node taking 40 scripted turns with
+  executions run at once, each an event_loop node taking 60 scripted turns with
   a tool call each (so every one of them keeps writing events). Meanwhile a
   client long-polls get_events of an unrelated, finished execution (it returns
   at once: the question is how long the runtime takes to answer). Baseline:
@@ -43,7 +43,7 @@ from hive_mcp.store import ExecutionStatus, Journal, SQLiteStore
 
 HERE = Path(__file__).resolve().parent
 SECRET = "bench-secret"
-TURNS = 40
+TURNS = 60
 
 HOOK_AGENT = """
 name: hooked
@@ -192,7 +192,14 @@ async def get_events_ms(tmp: Path, busy: int, samples: int) -> tuple[Samples, Sa
 
         async with Client(build_server(rt)) as client:
             idle = await measure(client)
-            records = [await rt.start("busy", {}) for _ in range(busy)]
+            records: list[Any] = []
+
+            async def start_one() -> None:
+                records.append(await rt.start("busy", {}))
+
+            async with anyio.create_task_group() as tg:  # all at once: one group commit
+                for _ in range(busy):
+                    tg.start_soon(start_one)
             loaded = await measure(client, while_busy=busy * 9 // 10)
         if len(loaded["python"]) < samples // 2:
             print(f"note: only {len(loaded['python'])} samples under load", file=sys.stderr)
