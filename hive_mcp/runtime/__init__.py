@@ -1,14 +1,29 @@
 """The runtime: executions and what can be learned about them."""
 
+from hive_mcp.runtime._presence import (
+    Presence,
+    busy_error,
+    holder_of,
+    is_alive,
+    live_runtimes,
+    send_command,
+)
 from hive_mcp.runtime._report import ExecutionReport, NodeDetail, RunSummary, StepLog, build_report
-from hive_mcp.runtime._runtime import AgentRuntime, RuntimeLimits
+from hive_mcp.runtime._runtime import AgentRuntime, RuntimeLimits, record_cancelled
 
 __all__ = [
     "AgentRuntime",
     "ExecutionReport",
     "NodeDetail",
+    "Presence",
     "RunSummary",
     "RuntimeLimits",
     "StepLog",
     "build_report",
+    "busy_error",
+    "holder_of",
+    "is_alive",
+    "live_runtimes",
+    "record_cancelled",
+    "send_command",
 ]

@@ -129,7 +129,13 @@ async def serve(
         async with (
             Journal(store) as journal,
             Toolbox(settings.tool_servers()) as toolbox,
-            AgentRuntime(catalog, journal, data_dir=settings.data_dir, toolbox=toolbox) as runtime,
+            AgentRuntime(
+                catalog,
+                journal,
+                data_dir=settings.data_dir,
+                toolbox=toolbox,
+                retention=settings.retention,  # prunes on start, then hourly
+            ) as runtime,
         ):
             if resume:
                 await runtime.resume_unfinished()
