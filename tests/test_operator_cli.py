@@ -18,7 +18,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from hive_mcp.cli._main import main
-from hive_mcp.errors import RunError
+from hive_mcp.errors import RunError, UsageError
 from hive_mcp.events import EventType
 from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import AgentRuntime, send_command
@@ -256,6 +256,25 @@ async def test_resume_refuses_an_execution_a_live_server_runs(
         assert f"answer it with 'hive-mcp input {record.id} TEXT'" in err
         assert (await server.get_execution(record.id)).status is ExecutionStatus.WAITING_FOR_INPUT
         await server.cancel(record.id)
+
+
+@pytest.mark.anyio
+async def test_two_servers_on_one_home_never_run_the_same_execution(home: Path) -> None:
+    async with server_runtime(home) as first, server_runtime(home) as second:
+        record = await first.start("support_desk", {"customer": "Ada"})
+        await until(first, record.id, ExecutionStatus.WAITING_FOR_INPUT)
+
+        assert await second.resume_unfinished() == [record.id]  # tried, and left alone:
+        await anyio.wait_all_tasks_blocked()
+        events = await second.get_events(record.id, limit=1000)
+        assert EventType.EXECUTION_RESUMED not in {e.type for e in events}
+        with pytest.raises(UsageError, match="is being run by a hive-mcp server"):
+            await second.send_input(record.id, "hello")
+        with pytest.raises(UsageError, match="is being run by a hive-mcp server"):
+            await second.cancel(record.id)
+
+        assert await first.send_input(record.id, "How do I change my plan?") == "intake"
+        await until(first, record.id, ExecutionStatus.COMPLETED)
 
 
 def test_input_and_cancel_refuse_an_execution_a_terminal_session_runs(

@@ -197,9 +197,12 @@ class Presence:
             log.exception("operator command %s failed", command.id)
             error = f"internal error: {exc!r}"
         with anyio.CancelScope(shield=True):
-            await self._store.finish_command(
-                command.id, result=result, error=error, now=self._clock()
-            )
+            try:
+                await self._store.finish_command(
+                    command.id, result=result, error=error, now=self._clock()
+                )
+            except StoreError as exc:  # the sender times out and says so; we keep serving
+                log.warning("outcome of operator command %s not recorded: %s", command.id, exc)
 
 
 async def send_command(

@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from hive_mcp.errors import HiveError, InputError, UnknownExecutionError, UsageError
+from hive_mcp.errors import InputError, UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
 from hive_mcp.graph import AgentCatalog, GraphExecutor
 from hive_mcp.graph._inputs import InputBroker
@@ -379,7 +379,7 @@ class AgentRuntime:
         while True:
             try:
                 report = await self.prune(policy)
-            except HiveError:
+            except Exception:  # housekeeping must never take the server down
                 log.exception("pruning old executions failed; trying again later")
             else:
                 if report.executions:
