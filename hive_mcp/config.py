@@ -4,29 +4,47 @@ Precedence: environment variables, then ``$HIVE_MCP_HOME/config.yaml``, then
 defaults. ``HIVE_MCP_HOME`` defaults to the per-user data folder
 (``~/.local/share/hive-mcp`` on Linux); two homes share nothing.
 The agents folder defaults to ``./graph`` when present, else the example
-agents shipped inside the package.
+agents shipped inside the package. Retention (``retention:`` in the file,
+``HIVE_MCP_RETENTION_DAYS`` and ``HIVE_MCP_RETENTION_MAX_EXECUTIONS``)
+defaults to 30 days and 10,000 executions; 0 or empty keeps forever.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import platformdirs
 import pydantic
 import yaml
 
 from hive_mcp.errors import UsageError
+from hive_mcp.store import DEFAULT_RETENTION, RetentionPolicy
 from hive_mcp.toolbox import ServerConfig, load_servers_file
 
-__all__ = ["ConfigFile", "Settings", "bundled_agents_dir"]
+__all__ = ["ConfigFile", "RetentionConfig", "Settings", "bundled_agents_dir"]
 
 CONFIG_NAME = "config.yaml"
 TOOLS_NAME = "mcp_servers.json"
 STORE_NAME = "store.db"
+
+
+N = TypeVar("N", int, float)
+ENV_RETENTION_DAYS = "HIVE_MCP_RETENTION_DAYS"
+ENV_RETENTION_MAX = "HIVE_MCP_RETENTION_MAX_EXECUTIONS"
+
+
+class RetentionConfig(pydantic.BaseModel):
+    """``retention:`` in ``config.yaml``; 0 or null keeps forever on that count."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    days: float | None = pydantic.Field(default=DEFAULT_RETENTION.max_age_days, ge=0)
+    max_executions: int | None = pydantic.Field(default=DEFAULT_RETENTION.max_executions, ge=0)
 
 
 class ConfigFile(pydantic.BaseModel):
@@ -36,6 +54,7 @@ class ConfigFile(pydantic.BaseModel):
 
     agents_dir: str | None = None
     tool_servers: str | None = None
+    retention: RetentionConfig = pydantic.Field(default_factory=RetentionConfig)
 
 
 def bundled_tools_file() -> Path:
@@ -62,6 +81,7 @@ class Settings:
     home: Path
     agents_dir: Path
     tools_file: Path
+    retention: RetentionPolicy = DEFAULT_RETENTION
 
     @property
     def store_path(self) -> Path:
@@ -100,7 +120,29 @@ class Settings:
             tools_file = cwd / "tools" / TOOLS_NAME
         else:
             tools_file = bundled_tools_file()
-        return cls(home=home, agents_dir=agents_dir, tools_file=tools_file)
+        retention = RetentionPolicy(
+            max_age_days=_bound(env, ENV_RETENTION_DAYS, file.retention.days, float, "days"),
+            max_executions=_bound(
+                env, ENV_RETENTION_MAX, file.retention.max_executions, int, "executions"
+            ),
+        )
+        return cls(home=home, agents_dir=agents_dir, tools_file=tools_file, retention=retention)
+
+
+def _bound(
+    env: Mapping[str, str], name: str, configured: N | None, kind: Callable[[str], N], unit: str
+) -> N | None:
+    """A retention bound: the environment (even empty) wins over the file; 0 means none."""
+    if name in env:
+        text = env[name].strip()
+        try:
+            configured = kind(text) if text else kind("0")
+        except ValueError:
+            configured = None
+        if configured is None or not configured >= 0:  # also refuses NaN
+            what = "a whole number" if kind is int else "a number"
+            raise UsageError(f"{name} must be {what} of {unit} (0 keeps forever), not {text!r}")
+    return configured or None
 
 
 def _read_config(path: Path) -> ConfigFile:
@@ -109,5 +151,11 @@ def _read_config(path: Path) -> ConfigFile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return ConfigFile.model_validate(data)
-    except (OSError, yaml.YAMLError, pydantic.ValidationError) as exc:
-        raise UsageError(f"{path}: the config file is not valid: {exc}") from None
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'top level'}: {e['msg']}" for e in exc.errors()
+        )
+        raise UsageError(f"{path}: the config file is not valid: {problems}") from None
+    except (OSError, yaml.YAMLError) as exc:
+        said = " ".join(str(exc).split())  # one line
+        raise UsageError(f"{path}: the config file is not valid: {said}") from None

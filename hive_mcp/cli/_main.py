@@ -2,7 +2,8 @@
 
 Results go to stdout (JSON where a program may read them); progress, logs and
 errors go to stderr. Exit codes: 0 done, 1 the execution failed or was
-cancelled, 2 a usage error (bad agent file, unknown agent, bad input, store).
+cancelled, 2 a usage error (bad agent file, unknown agent, bad input, store),
+3 the execution waits for input and stays parked, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from typing import Any
 
 import anyio
 
+from hive_mcp.cli._ops import add_commands
 from hive_mcp.cli._render import render_goal, render_report
-from hive_mcp.cli._session import run_session
+from hive_mcp.cli._session import announce, resume_session, run_session, session_executor
 from hive_mcp.config import Settings
-from hive_mcp.errors import AgentFileError, HiveError, InputError, UnknownExecutionError
+from hive_mcp.errors import AgentFileError, HiveError, InputError
 from hive_mcp.graph import (
-    Agent,
     AgentCatalog,
     GraphExecutor,
     GraphSpec,
@@ -131,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     goal.add_argument("--json", action="store_true", help="print JSON")
     goal.set_defaults(handler=_goal)
+    add_commands(commands)  # executions, events, input, cancel, prune
 
     serve = commands.add_parser("serve", help="serve the agents as MCP tools (stdio by default)")
     serve.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
@@ -231,9 +233,9 @@ def _run(args: argparse.Namespace) -> int:
     async def start(
         journal: Journal, toolbox: Toolbox, runtime: AgentRuntime
     ) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
-        executor = _executor(agent, journal, settings, toolbox, runtime)
+        executor = session_executor(agent, journal, settings, toolbox, runtime)
         record = executor.create(data, entry_point=args.entry_point)
-        _announce(executor)
+        announce(executor)
         return executor, record, lambda: executor.start_execution(record)
 
     return run_session(
@@ -243,47 +245,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     settings = Settings.load()
-    catalog = _catalog(settings)
-
-    async def start(
-        journal: Journal, toolbox: Toolbox, runtime: AgentRuntime
-    ) -> tuple[GraphExecutor, ExecutionRecord, Drive]:
-        record = await journal.store.get_execution(args.execution)
-        if record is None:
-            raise UnknownExecutionError(
-                f"no execution {args.execution!r} in the store at {settings.store_path}"
-            )
-        executor = _executor(catalog.get(record.agent), journal, settings, toolbox, runtime)
-        _announce(executor)
-        return executor, record, lambda: executor.resume(record.id)
-
-    return run_session(
-        start, settings=settings, catalog=catalog, quiet=args.quiet, answers=args.answer
+    return resume_session(
+        settings, _catalog(settings), args.execution, quiet=args.quiet, answers=args.answer
     )
-
-
-def _executor(
-    agent: Agent, journal: Journal, settings: Settings, toolbox: Toolbox, runtime: AgentRuntime
-) -> GraphExecutor:
-    # on_cancel="suspend": leaving unanswered keeps the execution parked;
-    # Ctrl-C asks for a real cancel first (see _session).
-    return GraphExecutor(
-        agent,
-        journal,
-        data_dir=settings.data_dir,
-        on_cancel="suspend",
-        toolbox=toolbox,
-        agents=runtime.agents,
-    )
-
-
-def _announce(executor: GraphExecutor) -> None:
-    """Say which model answers, so scripted (offline) output is never mistaken for a model's."""
-    spec = executor.spec
-    if any(n.type.value == "event_loop" for n in spec.nodes):
-        model = spec.defaults.model or "scripted"
-        label = "scripted policy (offline, no model)" if model == "scripted" else model
-        print(f"model: {label}", file=sys.stderr)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -4,6 +4,10 @@ When a node waits for a person, the answer comes from the next ``--answer``
 value, else from the terminal when there is one. Without either, the
 execution stays parked in the store (exit code 3) and can be continued with
 ``hive-mcp resume ID --answer ...``. Ctrl-C cancels the execution (exit 130).
+
+The session leases its execution in the store, so a server (or another
+command) sharing the store never runs it at the same time, and it refuses to
+resume an execution that another live process runs.
 """
 
 from __future__ import annotations
@@ -20,13 +24,22 @@ import anyio
 
 from hive_mcp.cli._render import ProgressPrinter
 from hive_mcp.config import Settings
+from hive_mcp.errors import UnknownExecutionError
 from hive_mcp.events import EventType, Subscription
-from hive_mcp.graph import AgentCatalog, GraphExecutor
+from hive_mcp.graph import Agent, AgentCatalog, GraphExecutor
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_PARKED", "Start", "run_session"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_PARKED",
+    "Start",
+    "announce",
+    "resume_session",
+    "run_session",
+    "session_executor",
+]
 
 EXIT_PARKED = 3
 EXIT_INTERRUPTED = 130
@@ -86,9 +99,12 @@ async def _main(
     async with (
         Journal(store) as journal,
         Toolbox(settings.tool_servers()) as toolbox,
-        AgentRuntime(catalog, journal, data_dir=settings.data_dir, toolbox=toolbox) as runtime,
+        AgentRuntime(
+            catalog, journal, data_dir=settings.data_dir, toolbox=toolbox, role="session"
+        ) as runtime,
     ):
         executor, record, drive = await start(journal, toolbox, runtime)
+        await runtime.claim(record.id)  # no other process may run it meanwhile
         progress = journal.bus.subscribe(execution_id=record.id)
         questions = journal.bus.subscribe(
             [EventType.CLIENT_INPUT_REQUESTED], execution_id=record.id
@@ -120,6 +136,58 @@ async def _main(
             f"It stays parked. Answer with: hive-mcp resume {record.id} --answer TEXT",
             file=sys.stderr,
         )
+
+
+def resume_session(
+    settings: Settings,
+    catalog: AgentCatalog,
+    execution_id: str,
+    *,
+    quiet: bool,
+    answers: list[str],
+) -> int:
+    """Continue a stored execution here, answering its questions from ``answers``."""
+
+    async def start(
+        journal: Journal, toolbox: Toolbox, runtime: AgentRuntime
+    ) -> tuple[GraphExecutor, ExecutionRecord, Callable[[], Awaitable[ExecutionRecord]]]:
+        record = await journal.store.get_execution(execution_id)
+        if record is None:
+            raise UnknownExecutionError(
+                f"no execution {execution_id!r} in the store at {settings.store_path}; "
+                "'hive-mcp executions' lists them"
+            )
+        await runtime.claim(record.id)  # refuse before saying anything if another process runs it
+        executor = session_executor(catalog.get(record.agent), journal, settings, toolbox, runtime)
+        announce(executor)
+        return executor, record, lambda: executor.resume(record.id)
+
+    return run_session(start, settings=settings, catalog=catalog, quiet=quiet, answers=answers)
+
+
+def session_executor(
+    agent: Agent, journal: Journal, settings: Settings, toolbox: Toolbox, runtime: AgentRuntime
+) -> GraphExecutor:
+    """The executor of a terminal session (delegating through ``runtime``)."""
+    # on_cancel="suspend": leaving unanswered keeps the execution parked;
+    # Ctrl-C asks for a real cancel first (see run_session).
+    return GraphExecutor(
+        agent,
+        journal,
+        data_dir=settings.data_dir,
+        on_cancel="suspend",
+        toolbox=toolbox,
+        agents=runtime.agents,
+    )
+
+
+def announce(executor: GraphExecutor) -> None:
+    """Say which model answers, so scripted (offline) output is never mistaken for a model's."""
+    spec = executor.spec
+    if any(n.type.value == "event_loop" for n in spec.nodes):
+        model = spec.defaults.model or "scripted"
+        label = "scripted policy (offline, no model)" if model == "scripted" else model
+        print(f"model: {label}", file=sys.stderr)
 
 
 async def _print(events: Subscription, printer: Callable[..., None]) -> None:

@@ -8,8 +8,16 @@ from hive_mcp.runtime._goals import (
     GoalProgress,
     evaluate_goal,
 )
+from hive_mcp.runtime._presence import (
+    Presence,
+    busy_error,
+    holder_of,
+    is_alive,
+    live_runtimes,
+    send_command,
+)
 from hive_mcp.runtime._report import ExecutionReport, NodeDetail, RunSummary, StepLog, build_report
-from hive_mcp.runtime._runtime import AgentRuntime, RuntimeLimits
+from hive_mcp.runtime._runtime import AgentRuntime, RuntimeLimits, record_cancelled
 
 __all__ = [
     "DEFAULT_GOAL_WINDOW",
@@ -20,9 +28,16 @@ __all__ = [
     "ExecutionReport",
     "GoalProgress",
     "NodeDetail",
+    "Presence",
     "RunSummary",
     "RuntimeLimits",
     "StepLog",
     "build_report",
+    "busy_error",
     "evaluate_goal",
+    "holder_of",
+    "is_alive",
+    "live_runtimes",
+    "record_cancelled",
+    "send_command",
 ]

@@ -6,13 +6,20 @@ concurrency limit), ``get_execution``, ``list_executions``, ``get_events``
 (long-poll), ``send_input`` and ``cancel``. Executions run in the runtime's
 task group; on shutdown they are suspended (parked ones stay parked) and
 ``resume_unfinished`` picks them up on the next start.
+
+Processes sharing the store see each other through ``Presence``: the
+runtime beats, leases the executions it runs (so no other process runs them
+too) and, as a server, applies operator commands queued for it. Given a
+``RetentionPolicy`` it prunes old finished executions on start and then every
+``retention_every`` seconds.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Mapping
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -30,11 +37,20 @@ from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.llm import ProviderResolver
 from hive_mcp.runtime._delegation import LocalAgents
 from hive_mcp.runtime._goals import DEFAULT_GOAL_WINDOW, GoalProgress, evaluate_goal
+from hive_mcp.runtime._presence import Presence, busy_error
 from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers
-from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
+from hive_mcp.store import (
+    ExecutionRecord,
+    ExecutionStatus,
+    Journal,
+    PruneReport,
+    RetentionPolicy,
+    RuntimeRole,
+    prune,
+)
 from hive_mcp.toolbox import Toolbox
 
-__all__ = ["AgentRuntime", "RuntimeLimits"]
+__all__ = ["AgentRuntime", "RuntimeLimits", "record_cancelled"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +85,9 @@ class AgentRuntime:
     """Runs executions of the agents in ``catalog`` against ``journal``.
 
     Use as ``async with AgentRuntime(catalog, journal, data_dir=...) as rt:``.
+    A ``"server"`` runtime takes operator commands; a ``"session"`` (the CLI
+    driving one execution) only beats and leases. ``now`` and ``sleep``
+    (the wait between prunes) and ``clock`` (timers) are there for tests.
     """
 
     def __init__(
@@ -82,6 +101,11 @@ class AgentRuntime:
         toolbox: Toolbox | None = None,
         triggers: bool = False,
         clock: Clock | None = None,
+        role: RuntimeRole = "server",
+        retention: RetentionPolicy | None = None,
+        retention_every: float = 3600.0,
+        now: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.catalog = catalog
         self.toolbox = toolbox
@@ -102,8 +126,16 @@ class AgentRuntime:
         self._entry_limits: dict[tuple[str, str], anyio.CapacityLimiter] = {}
         self._entry_holding: dict[str, anyio.CapacityLimiter] = {}
         self._agent_of: dict[str, str] = {}
+        self.presence = Presence(
+            journal.store, role=role, clock=now, on_input=self.send_input, on_cancel=self.cancel
+        )
+        self._retention = retention
+        self._retention_every = retention_every
+        self._now = now
+        self._sleep = sleep
 
     async def __aenter__(self) -> AgentRuntime:
+        await self.presence.open()
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         if self._run_triggers:
@@ -112,6 +144,9 @@ class AgentRuntime:
             )
             for agent in self.catalog:
                 self.triggers.start(agent)
+        self._task_group.start_soon(self.presence.run)
+        if self._retention is not None and not self._retention.keeps_everything:
+            self._task_group.start_soon(self._keep_tidy, self._retention)
         return self
 
     async def __aexit__(
@@ -122,7 +157,10 @@ class AgentRuntime:
     ) -> bool | None:
         assert self._task_group is not None
         self._task_group.cancel_scope.cancel()  # executors suspend: nothing is lost
-        return await self._task_group.__aexit__(exc_type, exc, tb)
+        try:
+            return await self._task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            await self.presence.close()
 
     # -- agents -----------------------------------------------------------
 
@@ -268,6 +306,10 @@ class AgentRuntime:
         eid = live.record.id
         try:
             with live.scope:
+                holder = await self.presence.claim(eid)
+                if holder is not None:
+                    log.warning("execution %s runs in process %s; not here", eid, holder.pid)
+                    return
                 await self._take_slot(eid)
                 live.started.set()
                 if resume:
@@ -402,6 +444,7 @@ class AgentRuntime:
             )
         if not self.broker.waiting_nodes(execution_id):
             if execution_id not in self._live:
+                await self._refuse_if_elsewhere(execution_id)
                 self._launch(self.executor(record.agent), record, resume=True)
             await self._until_waiting(execution_id)
         return self.broker.deliver(execution_id, text, node_id)
@@ -426,6 +469,8 @@ class AgentRuntime:
         if record.status.is_final:
             return False
         live = self._live.get(execution_id)
+        if live is None:
+            await self._refuse_if_elsewhere(execution_id)
         executor = self.executor(record.agent)
         executor.request_cancel(execution_id)
         if live is not None and live.started.is_set():
@@ -436,10 +481,46 @@ class AgentRuntime:
         # Queued here, or parked by an earlier process: record it directly.
         if live is not None:
             live.scope.cancel()
-        record.status = ExecutionStatus.CANCELLED
-        record.waiting_for_input = None
-        await self.journal.open_execution(execution_id)
-        self.journal.emit(execution_id, EventType.EXECUTION_CANCELLED)
-        self.journal.put_execution(record)
-        await self.journal.flush()
+        await record_cancelled(self.journal, record)
         return True
+
+    async def claim(self, execution_id: str) -> None:
+        """Lease an execution that this process drives itself (``UsageError`` if another does)."""
+        holder = await self.presence.claim(execution_id)
+        if holder is not None:
+            raise busy_error(execution_id, holder)
+
+    async def _refuse_if_elsewhere(self, execution_id: str) -> None:
+        holder = await self.presence.elsewhere(execution_id)
+        if holder is not None:
+            raise busy_error(execution_id, holder)
+
+    # -- retention ----------------------------------------------------------
+
+    async def prune(self, policy: RetentionPolicy, *, dry_run: bool = False) -> PruneReport:
+        """Forget the finished executions ``policy`` says to, with their files."""
+        return await prune(
+            self.journal.store, policy, data_dir=self._data_dir, now=self._now(), dry_run=dry_run
+        )
+
+    async def _keep_tidy(self, policy: RetentionPolicy) -> None:
+        while True:
+            try:
+                report = await self.prune(policy)
+            except Exception:  # housekeeping must never take the server down
+                log.exception("pruning old executions failed; trying again later")
+            else:
+                if report.executions:
+                    log.info("retention removed %d executions", len(report.executions))
+            await self._sleep(self._retention_every)
+
+
+async def record_cancelled(journal: Journal, record: ExecutionRecord) -> None:
+    """Record an execution that runs nowhere (queued, or parked) as cancelled."""
+    record.status = ExecutionStatus.CANCELLED
+    record.waiting_for_input = None
+    record.updated_at = time.time()
+    await journal.open_execution(record.id)
+    journal.emit(record.id, EventType.EXECUTION_CANCELLED)
+    journal.put_execution(record)
+    await journal.flush()

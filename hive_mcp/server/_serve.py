@@ -136,7 +136,12 @@ async def serve(
             Journal(store) as journal,
             Toolbox(settings.tool_servers()) as toolbox,
             AgentRuntime(
-                catalog, journal, data_dir=settings.data_dir, toolbox=toolbox, triggers=True
+                catalog,
+                journal,
+                data_dir=settings.data_dir,
+                toolbox=toolbox,
+                triggers=True,
+                retention=settings.retention,  # prunes on start, then hourly
             ) as runtime,
         ):
             if resume:

@@ -1,24 +1,45 @@
 """Stores: durable executions, event logs and checkpoints, and the journal over them."""
 
 from hive_mcp.store._base import Store
+from hive_mcp.store._control import Command, CommandKind, RuntimeInfo, RuntimeRole
 from hive_mcp.store._journal import Journal
 from hive_mcp.store._records import (
     Checkpoint,
     ExecutionRecord,
     ExecutionStatus,
+    ExecutionStub,
     NodeState,
+    RowCounts,
     WriteBatch,
+)
+from hive_mcp.store._retention import (
+    DEFAULT_RETENTION,
+    PruneReport,
+    RetentionPolicy,
+    prune,
+    select_prunable,
 )
 from hive_mcp.store._sqlite import SCHEMA_VERSION, SQLiteStore
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "SCHEMA_VERSION",
     "Checkpoint",
+    "Command",
+    "CommandKind",
     "ExecutionRecord",
     "ExecutionStatus",
+    "ExecutionStub",
     "Journal",
     "NodeState",
+    "PruneReport",
+    "RetentionPolicy",
+    "RowCounts",
+    "RuntimeInfo",
+    "RuntimeRole",
     "SQLiteStore",
     "Store",
     "WriteBatch",
+    "prune",
+    "select_prunable",
 ]

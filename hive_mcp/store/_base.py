@@ -1,7 +1,10 @@
 """The narrow interface every store backend implements.
 
 The executor and the journal talk only to this protocol, so a PostgreSQL
-backend can follow without touching them.
+backend can follow without touching them. Beside executions, events and
+checkpoints, a store keeps what lets processes sharing it coordinate (live
+runtimes, execution leases, operator commands: see ``_control``) and can
+forget executions for retention.
 """
 
 from __future__ import annotations
@@ -10,7 +13,15 @@ from collections.abc import Collection
 from typing import Any, Protocol
 
 from hive_mcp.events import Event, EventType
-from hive_mcp.store._records import Checkpoint, ExecutionRecord, ExecutionStatus, WriteBatch
+from hive_mcp.store._control import Command, RuntimeInfo
+from hive_mcp.store._records import (
+    Checkpoint,
+    ExecutionRecord,
+    ExecutionStatus,
+    ExecutionStub,
+    RowCounts,
+    WriteBatch,
+)
 
 __all__ = ["Store"]
 
@@ -54,6 +65,57 @@ class Store(Protocol):
 
     async def load_node_state(self, execution_id: str, key: str) -> dict[str, Any] | None:
         """Return a node's saved state under ``key``, if any."""
+
+    # -- processes sharing the store -------------------------------------
+
+    async def beat(self, runtime: RuntimeInfo) -> None:
+        """Record (or refresh) a runtime and its ``heartbeat_at``."""
+
+    async def forget_runtime(self, runtime_id: str) -> None:
+        """Remove a runtime that stops, with its leases."""
+
+    async def list_runtimes(self) -> list[RuntimeInfo]:
+        """Every recorded runtime, alive or not (callers judge by ``heartbeat_at``)."""
+
+    async def claim_execution(
+        self, execution_id: str, runtime_id: str, *, live: Collection[str]
+    ) -> str:
+        """Lease the execution to ``runtime_id`` unless a runtime in ``live`` holds it.
+
+        Returns the holder afterwards: ``runtime_id`` when the claim succeeded.
+        """
+
+    async def execution_holder(self, execution_id: str) -> str | None:
+        """The runtime that last leased the execution (alive or not), if any."""
+
+    async def add_command(self, command: Command) -> int:
+        """Queue an operator command for its runtime; return its id."""
+
+    async def take_commands(self, runtime_id: str, *, now: float) -> list[Command]:
+        """Mark the runtime's untaken commands taken at ``now`` and return them (each once)."""
+
+    async def finish_command(
+        self, command_id: int, *, result: dict[str, Any] | None, error: str | None, now: float
+    ) -> None:
+        """Record a taken command's outcome."""
+
+    async def get_command(self, command_id: int) -> Command | None:
+        """Return the command, or ``None`` when it is unknown (or withdrawn)."""
+
+    async def withdraw_command(self, command_id: int) -> bool:
+        """Delete the command if nobody took it yet; ``False`` if it was taken."""
+
+    # -- retention ----------------------------------------------------------
+
+    async def execution_stubs(self) -> list[ExecutionStub]:
+        """Id, agent, status, parent and timestamps of every execution."""
+
+    async def delete_executions(self, ids: Collection[str], *, dry_run: bool = False) -> RowCounts:
+        """Delete the final ones among ``ids`` with everything stored for them.
+
+        Executions that are not final are left alone. With ``dry_run`` nothing
+        changes and the counts say what would go.
+        """
 
     async def close(self) -> None:
         """Release the backend's resources."""

@@ -11,7 +11,15 @@ from pydantic import BaseModel, Field
 
 from hive_mcp.events import Event
 
-__all__ = ["Checkpoint", "ExecutionRecord", "ExecutionStatus", "NodeState", "WriteBatch"]
+__all__ = [
+    "Checkpoint",
+    "ExecutionRecord",
+    "ExecutionStatus",
+    "ExecutionStub",
+    "NodeState",
+    "RowCounts",
+    "WriteBatch",
+]
 
 
 class ExecutionStatus(StrEnum):
@@ -90,3 +98,25 @@ class WriteBatch:
 
     def __bool__(self) -> bool:
         return bool(self.events or self.checkpoints or self.executions or self.node_states)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionStub:
+    """The few fields of an execution that retention decides on."""
+
+    id: str
+    agent: str
+    status: ExecutionStatus
+    parent_id: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RowCounts:
+    """How many stored rows of each kind belong to some executions."""
+
+    executions: int = 0
+    events: int = 0
+    checkpoints: int = 0
+    node_states: int = 0

@@ -6,8 +6,13 @@ microseconds, while a hop to a worker thread costs about 200 µs on our
 machines. The slow things happen off the loop: when another process holds the
 write lock, the call waits for it in a worker thread; WAL checkpoints (the
 only fsyncs) run in a worker thread on a connection of their own, every
-``CHECKPOINT_EVERY_ROWS`` rows written. ``path=":memory:"`` gives a private
-in-memory store with the same code, for tests and benchmarks.
+``CHECKPOINT_EVERY_ROWS`` rows written. Scans and deletions that touch many
+rows (retention) run in a worker thread too. ``path=":memory:"`` gives a
+private in-memory store with the same code, for tests and benchmarks.
+
+Opening never needs the write lock on a store that is up to date, and waits
+for it (``BUSY_TIMEOUT_MS``) when it must add tables, so a command can open
+the store while a server is writing to it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import anyio.to_thread
 from hive_mcp.errors import StoreError
 from hive_mcp.events import Event, EventType
 from hive_mcp.store._records import Checkpoint, ExecutionRecord, ExecutionStatus, WriteBatch
+from hive_mcp.store._sqlite_shared import SHARED_SCHEMA, SharedTables
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -71,7 +77,7 @@ CREATE TABLE IF NOT EXISTS node_states (
 T = TypeVar("T")
 
 
-class SQLiteStore:
+class SQLiteStore(SharedTables):
     """A ``Store`` on one SQLite file (created, with its folder, when missing)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -97,6 +103,8 @@ class SQLiteStore:
                 "writable, or point HIVE_MCP_HOME at another folder."
             ) from exc
         try:
+            # Another process may be writing: wait for the lock while opening.
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(
@@ -107,8 +115,10 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # we checkpoint off the loop
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.executescript(_SCHEMA + SHARED_SCHEMA)  # IF NOT EXISTS: older stores gain tables
+            if version != SCHEMA_VERSION:  # setting it always takes the write lock
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("PRAGMA busy_timeout=0")
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(
@@ -117,18 +127,20 @@ class SQLiteStore:
             ) from exc
         return conn
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T], *, read: bool = True) -> T:
+    async def _call(
+        self, fn: Callable[[sqlite3.Connection], T], *, read: bool = True, off_loop: bool = False
+    ) -> T:
         # A read answers at once: a yield would queue it behind every busy
         # execution (milliseconds under load). Every 16th read in a row still
         # yields, so a caller looping on reads that return at once (a poller
         # with events waiting) cannot starve the other tasks. Writes yield.
         self._unyielded += 1
-        if not read or self._unyielded >= 16:
+        if not read or off_loop or self._unyielded >= 16:
             self._unyielded = 0
             await anyio.lowlevel.checkpoint()
         else:
             await anyio.lowlevel.checkpoint_if_cancelled()
-        if not self._in_thread:
+        if not self._in_thread and not off_loop:
             try:
                 return fn(self._conn)
             except sqlite3.OperationalError as exc:
@@ -136,8 +148,9 @@ class SQLiteStore:
                     raise StoreError(f"store {self.path}: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"store {self.path}: {exc}") from exc
-        # Another process holds the lock (or a waiting call is already queued):
-        # wait in a worker thread, in order, so the loop keeps running.
+        # Another process holds the lock (or a waiting call is already queued,
+        # or the work is long): wait in a worker thread, in order, so the loop
+        # keeps running.
         self._in_thread += 1
         try:
             return await anyio.to_thread.run_sync(self._waiting, fn, limiter=self._limiter)
