@@ -126,6 +126,24 @@ async def test_a_caller_parked_by_an_earlier_process_reattaches_to_its_delegate(
     assert child.status is ExecutionStatus.COMPLETED  # one delegate, answered once
 
 
+async def test_cancelling_a_caller_parked_by_an_earlier_process_cancels_its_delegate(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "store.db")
+    async with Journal(store) as journal:
+        async with AgentRuntime(load_catalog(AGENTS), journal, data_dir=tmp_path) as rt:
+            parent = await rt.start("lead", {"change": "drop it"})
+            await settle(rt, parent.id)
+        # A new runtime: neither execution runs here, both are parked in the store.
+        async with AgentRuntime(load_catalog(AGENTS), journal, data_dir=tmp_path) as rt:
+            assert await rt.cancel(parent.id) is True
+            [child] = await rt.list_executions(agent="approver")
+            assert child.parent_id == parent.id
+            assert child.status is ExecutionStatus.CANCELLED
+            assert (await rt.get_execution(parent.id)).status is ExecutionStatus.CANCELLED
+    await store.close()
+
+
 def test_agents_that_delegate_to_an_unknown_agent_or_in_a_cycle_are_refused(
     tmp_path: Path,
 ) -> None:

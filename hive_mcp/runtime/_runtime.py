@@ -478,10 +478,18 @@ class AgentRuntime:
             with anyio.fail_after(30):
                 await live.finished.wait()
             return True
-        # Queued here, or parked by an earlier process: record it directly.
+        # Queued here, or parked by an earlier process: record it directly,
+        # with the delegates it waits for (no agent node is there to do it).
         if live is not None:
             live.scope.cancel()
         await record_cancelled(self.journal, record)
+        for child in await self.journal.store.list_executions(
+            parent=execution_id, statuses=_UNFINISHED, limit=1000
+        ):
+            try:
+                await self.cancel(child.id)
+            except UsageError as exc:
+                log.warning("delegate %s of %s not cancelled: %s", child.id, execution_id, exc)
         return True
 
     async def claim(self, execution_id: str) -> None:

@@ -44,8 +44,9 @@ class Store(Protocol):
         agent: str | None = None,
         statuses: Collection[ExecutionStatus] | None = None,
         limit: int = 100,
+        parent: str | None = None,
     ) -> list[ExecutionRecord]:
-        """Return executions, newest first, filtered by agent and status."""
+        """Return executions, newest first, filtered by agent, status and parent."""
 
     async def read_events(
         self,

@@ -254,11 +254,15 @@ class SQLiteStore(SharedTables):
         agent: str | None = None,
         statuses: Collection[ExecutionStatus] | None = None,
         limit: int = 100,
+        parent: str | None = None,
     ) -> list[ExecutionRecord]:
         """Return executions, newest first."""
         sql = "SELECT body FROM executions"
         clauses: list[str] = []
         params: list[Any] = []
+        if parent is not None:
+            clauses.append("json_extract(body, '$.parent_id') = ?")
+            params.append(parent)
         if agent is not None:
             clauses.append("agent = ?")
             params.append(agent)
