@@ -182,3 +182,27 @@ async def test_unfinished_executions_resume_when_the_runtime_starts_again(tmp_pa
         assert await rt.resume_unfinished() == [record.id]
         await until(rt, record.id, ExecutionStatus.COMPLETED)
     await store.close()
+
+
+async def test_input_and_cancel_reaching_the_other_server_are_passed_on(tmp_path: Path) -> None:
+    # Two MCP hosts, one home: each started a server on the same store.
+    first_store, second_store = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
+    async with (
+        Journal(first_store) as first_journal,
+        Journal(second_store) as second_journal,
+        AgentRuntime(catalog(), first_journal, data_dir=tmp_path) as first,
+        AgentRuntime(catalog(), second_journal, data_dir=tmp_path) as second,
+    ):
+        answered = await first.start("support_desk", {"customer": "Ada"})
+        stopped = await first.start("support_desk", {"customer": "Bo"})
+        await until(first, answered.id, ExecutionStatus.WAITING_FOR_INPUT)
+        await until(first, stopped.id, ExecutionStatus.WAITING_FOR_INPUT)
+
+        # The second server does not resume them itself: it hands them to the first.
+        assert await second.send_input(answered.id, "How do I reset my password?") == "intake"
+        await until(first, answered.id, ExecutionStatus.COMPLETED)
+        assert await second.cancel(stopped.id) is True
+        assert (await first.get_execution(stopped.id)).status is ExecutionStatus.CANCELLED
+        assert second._live == {}
+    await first_store.close()
+    await second_store.close()

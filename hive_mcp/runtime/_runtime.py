@@ -37,14 +37,16 @@ from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.llm import ProviderResolver
 from hive_mcp.runtime._delegation import LocalAgents
 from hive_mcp.runtime._goals import DEFAULT_GOAL_WINDOW, GoalProgress, evaluate_goal
-from hive_mcp.runtime._presence import Presence, busy_error
+from hive_mcp.runtime._presence import Presence, busy_error, send_command
 from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers
 from hive_mcp.store import (
+    CommandKind,
     ExecutionRecord,
     ExecutionStatus,
     Journal,
     PruneReport,
     RetentionPolicy,
+    RuntimeInfo,
     RuntimeRole,
     prune,
 )
@@ -444,7 +446,11 @@ class AgentRuntime:
             )
         if not self.broker.waiting_nodes(execution_id):
             if execution_id not in self._live:
-                await self._refuse_if_elsewhere(execution_id)
+                holder = await self._server_elsewhere(execution_id)
+                if holder is not None:
+                    payload = {"text": text, "node_id": node_id}
+                    done = await self._forward(holder, execution_id, CommandKind.INPUT, payload)
+                    return str(done.get("node_id"))
                 self._launch(self.executor(record.agent), record, resume=True)
             await self._until_waiting(execution_id)
         return self.broker.deliver(execution_id, text, node_id)
@@ -470,7 +476,10 @@ class AgentRuntime:
             return False
         live = self._live.get(execution_id)
         if live is None:
-            await self._refuse_if_elsewhere(execution_id)
+            holder = await self._server_elsewhere(execution_id)
+            if holder is not None:
+                done = await self._forward(holder, execution_id, CommandKind.CANCEL, {})
+                return bool(done.get("cancelled"))
         executor = self.executor(record.agent)
         executor.request_cancel(execution_id)
         if live is not None and live.started.is_set():
@@ -498,10 +507,27 @@ class AgentRuntime:
         if holder is not None:
             raise busy_error(execution_id, holder)
 
-    async def _refuse_if_elsewhere(self, execution_id: str) -> None:
+    async def _server_elsewhere(self, execution_id: str) -> RuntimeInfo | None:
+        """The other live server running the execution; ``UsageError`` for a terminal session.
+
+        Two MCP hosts may each start a server on one home: an answer or cancel
+        that reaches the one not running the execution is passed on to the
+        other through the store's command queue.
+        """
         holder = await self.presence.elsewhere(execution_id)
-        if holder is not None:
+        if holder is not None and holder.role != "server":
             raise busy_error(execution_id, holder)
+        return holder
+
+    async def _forward(
+        self, holder: RuntimeInfo, execution_id: str, kind: CommandKind, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        done = await send_command(
+            self.journal.store, holder, execution_id, kind, payload, clock=self._now
+        )
+        if done.error is not None:
+            raise UsageError(done.error)
+        return done.result or {}
 
     # -- retention ----------------------------------------------------------
 
