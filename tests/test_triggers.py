@@ -322,3 +322,31 @@ def test_the_cli_runs_an_entry_point_with_its_fixed_input(
     assert "no entry point 'weekly' (known: signed, open, minutely, nightly)" in (
         capsys.readouterr().err
     )
+
+
+async def test_listening_clients_hear_that_the_tools_changed_when_a_file_appears(
+    journal: Journal, tmp_path: Path
+) -> None:
+    from mcp.server.subscriptions import InMemorySubscriptionBus
+    from mcp.shared.subscriptions import ToolsListChanged
+
+    from hive_mcp.server._reload import watch_agents
+
+    folder = tmp_path / "agents"
+    shutil.copytree(AGENTS, folder)
+    updates = InMemorySubscriptionBus()
+    async with AgentRuntime(load_catalog(folder), journal, data_dir=tmp_path) as rt:
+        server = build_server(rt, subscriptions=updates)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch_agents, rt, server, folder, updates, 0.02)
+            async with Client(server) as client:
+                async with client.listen(tools_list_changed=True) as listener:
+                    copy = (folder / "inbox.yaml").read_text().replace("name: inbox", "name: fresh")
+                    (folder / "fresh.yaml").write_text(copy)
+                    with anyio.fail_after(10):
+                        async for event in listener:
+                            if isinstance(event, ToolsListChanged):
+                                break
+                tools = {t.name for t in (await client.list_tools()).tools}
+            assert "run_fresh" in tools
+            tg.cancel_scope.cancel()

@@ -15,12 +15,18 @@ from pathlib import Path
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import (
+    ResourcesListChanged,
+    ResourceUpdated,
+    SubscriptionBus,
+    ToolsListChanged,
+)
 
 from hive_mcp.graph import AgentCatalog, load_catalog
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._run_tool import run_tool
 
-__all__ = ["sync_agents", "watch_agents"]
+__all__ = ["announce_changes", "sync_agents", "watch_agents"]
 
 log = logging.getLogger(__name__)
 _WATCHED = {".yaml", ".yml", ".json", ".py"}
@@ -63,8 +69,19 @@ def sync_agents(runtime: AgentRuntime, server: MCPServer, catalog: AgentCatalog)
     return changes
 
 
+async def announce_changes(bus: SubscriptionBus) -> None:
+    """Tell listening clients (2026-07-28 sessions) that tools and agents changed."""
+    await bus.publish(ToolsListChanged())
+    await bus.publish(ResourcesListChanged())
+    await bus.publish(ResourceUpdated(uri="hive://agents"))
+
+
 async def watch_agents(
-    runtime: AgentRuntime, server: MCPServer, folder: Path, interval: float = 2.0
+    runtime: AgentRuntime,
+    server: MCPServer,
+    folder: Path,
+    bus: SubscriptionBus | None = None,
+    interval: float = 2.0,
 ) -> None:
     """Follow the agents folder until cancelled."""
     seen = _fingerprint(folder)
@@ -77,5 +94,8 @@ async def watch_agents(
         catalog = load_catalog(folder)
         for error in catalog.errors:
             log.warning("agent file not loaded: %s", error)
-        for line in sync_agents(runtime, server, catalog):
+        changes = sync_agents(runtime, server, catalog)
+        for line in changes:
             print(f"hive-mcp: {line}", file=sys.stderr, flush=True)
+        if changes and bus is not None:
+            await announce_changes(bus)

@@ -152,7 +152,7 @@ async def serve(
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(notify_resource_updates, runtime, updates)
-                tg.start_soon(watch_agents, runtime, server, settings.agents_dir)
+                tg.start_soon(watch_agents, runtime, server, settings.agents_dir, updates)
                 if http:
                     app = http_app(server, runtime, host=host, token=token)
                     config = uvicorn.Config(
