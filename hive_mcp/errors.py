@@ -14,6 +14,7 @@ Every error a user can cause carries a message that says what to change.
     │   ├── GraphRunError          the graph cannot go on (no edge, max_steps, ...)
     │   ├── StoreError             the store cannot be opened, read or written
     │   ├── ToolServerError        a tool server failed to start or answer
+    │   │   └── ToolCallRefused    it answered with an error
     │   └── LLMError               a model call failed (``retryable`` says if trying again may help)
     │       ├── RateLimitError
     │       ├── LLMTimeoutError
@@ -43,6 +44,7 @@ __all__ = [
     "ReplayDivergedError",
     "RunError",
     "StoreError",
+    "ToolCallRefused",
     "ToolServerError",
     "UnknownAgentError",
     "UnknownExecutionError",
@@ -107,6 +109,10 @@ class StoreError(RunError):
 
 class ToolServerError(RunError):
     """A tool server failed to start, answer in time, or answer at all; the model is told."""
+
+
+class ToolCallRefused(ToolServerError):
+    """The tool server answered, with an error: asking again the same way will not help."""
 
 
 class LLMError(RunError):

@@ -16,6 +16,7 @@ from hive_mcp.events import EventType
 from hive_mcp.graph import AgentCatalog, load_catalog
 from hive_mcp.runtime import AgentRuntime, RuntimeLimits
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
+from hive_mcp.toolbox import Toolbox
 from tests.support import free_port
 from tests.test_mcp_server import call
 from tests.test_transports import TOKEN, authed, http_server
@@ -144,6 +145,23 @@ async def test_cancelling_a_caller_parked_by_an_earlier_process_cancels_its_dele
     await store.close()
 
 
+async def test_a_server_that_is_not_running_fails_the_node_with_a_clear_reason(
+    journal: Journal, tmp_path: Path
+) -> None:
+    async with (
+        Toolbox({}) as toolbox,
+        AgentRuntime(load_catalog(AGENTS), journal, data_dir=tmp_path, toolbox=toolbox) as rt,
+    ):
+        parent = await rt.start("lead_offline", {"change": "x"})
+        done = await settle(rt, parent.id, final=True)
+        events = await rt.get_events(parent.id, limit=1000)
+    assert done.status is ExecutionStatus.FAILED
+    assert done.error is not None
+    assert "agent 'approver' on server 'offline': tool server 'offline' did not start" in done.error
+    retries = [e for e in events if e.type is EventType.NODE_RETRYING]
+    assert len(retries) == 1  # unreachable is worth another try
+
+
 def test_agents_that_delegate_to_an_unknown_agent_or_in_a_cycle_are_refused(
     tmp_path: Path,
 ) -> None:
@@ -207,6 +225,21 @@ async def test_an_agent_on_one_server_delegates_to_an_agent_on_another_over_http
         assert final["output"] == {"summary": "Go live: approved"}
         forwarded = [e["data"] for e in events["events"] if e["type"] == "delegate_event"]
         assert {f["where"] for f in forwarded} == {"server 'team'"}
+        with authed(lead_port) as again:
+            async with again, Client(streamable_http_client(url, http_client=again)) as client:
+                lost = await call(
+                    client, "start_execution", agent="lead_lost", input={"change": "x"}
+                )
+                failed = await poll_until(client, lost["execution_id"], "failed")
+                record = await call(client, "get_execution", execution_id=lost["execution_id"])
+                lost_log = await call(
+                    client, "get_events", execution_id=lost["execution_id"], limit=1000
+                )
+        # The other server refused: asking again would not help, so no retry.
+        assert "node_retrying" not in {e["type"] for e in lost_log["events"]}
+        assert failed["status"] == "failed"
+        assert "agent 'nobody' on server 'team'" in record["error"]
+        assert "no agent 'nobody'" in record["error"]
         kinds = [f["event"]["type"] for f in forwarded]
         assert kinds[0] == "execution_started" and kinds[-1] == "execution_completed"
         assert "client_input_received" in kinds

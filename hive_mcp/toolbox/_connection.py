@@ -22,7 +22,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from hive_mcp.errors import ToolServerError
+from hive_mcp.errors import ToolCallRefused, ToolServerError
 from hive_mcp.events import emit_status
 from hive_mcp.toolbox._config import Redactor, ServerConfig, expand
 
@@ -173,7 +173,7 @@ class ServerConnection:
         parts = [getattr(c, "text", "") for c in result.content if getattr(c, "text", None)]
         text = self._redact("\n".join(parts))
         if result.is_error:
-            raise ToolServerError(f"{self.name}.{tool}: {text}")
+            raise ToolCallRefused(f"{self.name}.{tool}: {text}")
         if not text and result.structured_content is not None:
             text = self._redact(json.dumps(result.structured_content))
         return text

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from hive_mcp.errors import UsageError
+from hive_mcp.errors import ToolCallRefused, ToolServerError, UsageError
 from hive_mcp.events import EventType
 from hive_mcp.graph._spec import DelegateSpec, NodeSpec
 from hive_mcp.graph.nodes._base import NodeContext, NodeResult, NodeStatus
@@ -40,8 +40,24 @@ class DelegateNode:
         self._spec: DelegateSpec = node.delegate
 
     async def run(self, ctx: NodeContext) -> NodeResult:
+        gateway = ctx.agents(self._spec.server)
+        try:
+            return await self._run(ctx, gateway)
+        except ToolServerError as exc:  # unreachable (try again), or refused (do not)
+            return NodeResult(
+                status=NodeStatus.FAILURE,
+                error=f"agent {self._spec.agent!r} on {gateway.label}: {exc}",
+                retryable=not isinstance(exc, ToolCallRefused),
+            )
+        except UsageError as exc:  # unknown agent, input that does not fit
+            return NodeResult(
+                status=NodeStatus.FAILURE,
+                error=f"agent {self._spec.agent!r} ({gateway.label}): {exc}",
+                retryable=False,
+            )
+
+    async def _run(self, ctx: NodeContext, gateway: AgentGateway) -> NodeResult:
         spec = self._spec
-        gateway = ctx.agents(spec.server)
         state = await ctx.load_state() or {}
         if state.get("attempt") != ctx.attempt:  # a retry starts a new delegate execution
             input = {
