@@ -38,6 +38,7 @@ from hive_mcp.llm import ProviderResolver
 from hive_mcp.runtime._delegation import LocalAgents
 from hive_mcp.runtime._goals import DEFAULT_GOAL_WINDOW, GoalProgress, evaluate_goal
 from hive_mcp.runtime._presence import Presence, busy_error, send_command
+from hive_mcp.runtime._slots import Slots
 from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers
 from hive_mcp.store import (
     CommandKind,
@@ -118,15 +119,12 @@ class AgentRuntime:
         self._providers = providers
         self._executors: dict[str, GraphExecutor] = {}
         self._live: dict[str, _Live] = {}
-        self._slots = anyio.CapacityLimiter(self.limits.max_concurrent)
-        self._holding: set[str] = set()
+        self._slots = Slots(self.limits.max_concurrent, catalog)
         self._task_group: TaskGroup | None = None
         self.agents = LocalAgents(self)
         self._run_triggers = triggers
         self._clock = clock or SystemClock()
         self.triggers: Triggers | None = None
-        self._entry_limits: dict[tuple[str, str], anyio.CapacityLimiter] = {}
-        self._entry_holding: dict[str, anyio.CapacityLimiter] = {}
         self._agent_of: dict[str, str] = {}
         self.presence = Presence(
             journal.store, role=role, clock=now, on_input=self.send_input, on_cancel=self.cancel
@@ -325,42 +323,14 @@ class AgentRuntime:
             self._live.pop(eid, None)
             live.finished.set()
 
-    # A parked execution gives its slot back: the limit is on executions
-    # doing work, so people taking their time never block new runs.
+    # The broker's park / unpark hooks, and the end of a drive.
     async def _take_slot(self, execution_id: str) -> None:
         live = self._live.get(execution_id)
-        if live is not None and live.record.parent_id is not None:
-            return  # delegated: runs on its parent's slot
-        limiter = self._entry_limiter(live.record) if live is not None else None
-        if limiter is not None:
-            await limiter.acquire_on_behalf_of(execution_id)
-            self._entry_holding[execution_id] = limiter
-        await self._slots.acquire_on_behalf_of(execution_id)
-        self._holding.add(execution_id)
+        if live is not None:
+            await self._slots.take(live.record)
 
     async def _release_slot(self, execution_id: str) -> None:
-        if execution_id in self._holding:
-            self._holding.discard(execution_id)
-            self._slots.release_on_behalf_of(execution_id)
-        limiter = self._entry_holding.pop(execution_id, None)
-        if limiter is not None:
-            limiter.release_on_behalf_of(execution_id)
-
-    def _entry_limiter(self, record: ExecutionRecord) -> anyio.CapacityLimiter | None:
-        """The limiter of the entry point the execution started through, if it has one."""
-        agent = self.catalog.agents.get(record.agent)
-        if agent is None or record.entry_point is None:
-            return None
-        try:
-            ep = agent.spec.entry_point(record.entry_point)
-        except KeyError:
-            return None
-        if ep.max_concurrent is None:
-            return None
-        key = (record.agent, ep.id)
-        if key not in self._entry_limits:
-            self._entry_limits[key] = anyio.CapacityLimiter(ep.max_concurrent)
-        return self._entry_limits[key]
+        self._slots.release(execution_id)
 
     async def attach(self, execution_id: str) -> None:
         """Make sure an unfinished execution is running here (resume it if not)."""
