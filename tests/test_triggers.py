@@ -350,3 +350,17 @@ async def test_listening_clients_hear_that_the_tools_changed_when_a_file_appears
                 tools = {t.name for t in (await client.list_tools()).tools}
             assert "run_fresh" in tools
             tg.cancel_scope.cancel()
+
+
+def test_the_agents_command_says_how_each_agent_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hive_mcp.cli._main import main
+
+    monkeypatch.setenv("HIVE_MCP_AGENTS", str(AGENTS))
+    assert main(["agents"]) == 0
+    out = capsys.readouterr().out
+    assert "starts by webhook 'signed': POST /hooks/inbox/signed (HMAC-signed)" in out
+    assert "starts by timer 'minutely': every 60 s" in out
+    assert "starts by timer 'nightly': cron 0 3 * * * (UTC)" in out
+    assert "starts by event 'on_completed': on execution_completed" in out

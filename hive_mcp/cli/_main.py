@@ -67,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`hive-mcp agents | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return code
 
 
@@ -201,11 +205,33 @@ def _agents(args: argparse.Namespace) -> int:
         width = max((len(r["name"]) for r in rows), default=4)
         for r in rows:
             print(f"{r['name']:<{width}}  {r['description']}")
+            for ep in r["entry_points"]:
+                when = _schedule(r["name"], ep)
+                print(f"{'':<{width}}    starts by {ep['trigger']} {ep['id']!r}{when}")
         if not rows:
             print(f"no agents in {catalog.folder}", file=sys.stderr)
     for error in catalog.errors:
         print(f"warning: skipped {error}", file=sys.stderr)
     return 0
+
+
+def _schedule(agent: str, ep: dict[str, Any]) -> str:
+    config = ep["config"]
+    if ep["trigger"] == "webhook":
+        signed = "HMAC-signed" if config.get("signed") else "bearer token or open"
+        return f": POST /hooks/{agent}/{ep['id']} ({signed})"
+    if ep["trigger"] == "timer":
+        every = (
+            f"cron {config['cron']} (UTC)"
+            if config.get("cron")
+            else (
+                f"every {config.get('interval_seconds') or config.get('interval_minutes') * 60:g} s"
+            )
+        )
+        return f": {every}"
+    if ep["trigger"] == "event":
+        return f": on {', '.join(config.get('event_types', []))}"
+    return ""
 
 
 def _run(args: argparse.Namespace) -> int:
