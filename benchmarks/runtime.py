@@ -150,7 +150,9 @@ def busy_policy(request: LLMRequest) -> ScriptedTurn:
 Samples = dict[str, list[float]]
 
 
-async def get_events_ms(tmp: Path, busy: int, samples: int) -> tuple[Samples, Samples]:
+async def get_events_ms(
+    tmp: Path, busy: int, samples: int, limit: int | None
+) -> tuple[Samples, Samples]:
     """get_events latencies (ms) on an unrelated execution: idle, then beside ``busy`` runs.
 
     Measured twice per sample: the runtime's Python API, and the MCP tool
@@ -162,7 +164,7 @@ async def get_events_ms(tmp: Path, busy: int, samples: int) -> tuple[Samples, Sa
     catalog.add(load_agent(folder / "hooked.yaml"))
     provider = ScriptedProvider(busy_policy)
     store = SQLiteStore(tmp / "store.db")
-    limits = RuntimeLimits(max_concurrent=busy + 10)
+    limits = RuntimeLimits(max_concurrent=limit or busy + 10)
     async with (
         Journal(store) as journal,
         AgentRuntime(
@@ -178,7 +180,7 @@ async def get_events_ms(tmp: Path, busy: int, samples: int) -> tuple[Samples, Sa
             found: Samples = {"python": [], "mcp": []}
             arguments = {"execution_id": quiet.id, "after": 0, "limit": 100}
             for _ in range(samples):
-                if len(rt._live) < while_busy:  # the load is winding down: stop
+                if len(rt._live) < while_busy:  # the load is winding down: stop (live: queued too)
                     break
                 started = time.perf_counter()
                 await rt.get_events(quiet.id, after=0, limit=100)
@@ -220,6 +222,12 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=500)
     parser.add_argument("--posts", type=int, default=300)
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="the runtime's max_concurrent (default: all --busy executions run at once)",
+    )
     args = parser.parse_args()
 
     hooks: list[float] = []
@@ -231,7 +239,7 @@ def main() -> None:
         hooks.append(hook)
         healths.append(health)
         with tempfile.TemporaryDirectory() as tmp:
-            idle, loaded = anyio.run(get_events_ms, Path(tmp), args.busy, args.samples)
+            idle, loaded = anyio.run(get_events_ms, Path(tmp), args.busy, args.samples, args.limit)
         for state, found in (("idle", idle), ("busy", loaded)):
             for via, values in found.items():
                 for q in (0.5, 0.99):
