@@ -56,10 +56,15 @@ def webhook_route(
         if not isinstance(config, WebhookTrigger):
             return _error(404, f"entry point {ep_id!r} of {agent_name!r} is not a webhook")
 
-        body = await request.body()
         limit = runtime.limits.max_input_bytes
-        if len(body) > limit:
-            return _error(413, f"the body is {len(body)} bytes, over the limit of {limit}")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:  # refuse before reading it
+            return _error(413, f"the body is {declared} bytes, over the limit of {limit}")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return _error(413, f"the body is over the limit of {limit} bytes")
         if config.secret_env is not None:
             secret = environ.get(config.secret_env)
             if not secret:
@@ -69,7 +74,7 @@ def webhook_route(
                     "server's environment",
                 )
             given = request.headers.get(config.signature_header, "")
-            if not hmac.compare_digest(given.encode(), signature(secret, body).encode()):
+            if not hmac.compare_digest(given.encode(), signature(secret, bytes(body)).encode()):
                 return _error(
                     401, f"bad or missing signature in {config.signature_header} (sha256=HEX)"
                 )
