@@ -166,6 +166,12 @@ async def test_serve_over_http_with_a_bearer_token(tmp_path: Path) -> None:
                 },
             )
             assert rebinding.status_code == 421  # DNS-rebinding protection is on
+            hook = f"{url}/hooks/text_report/posted"
+            assert (await plain.post(hook, json={"text": "Hi."})).status_code == 401
+            posted = await plain.post(
+                hook, json={"text": "Dogs bark."}, headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            assert posted.status_code == 202 and posted.json()["entry_point"] == "posted"
         for mode in ("auto", "legacy"):
             with authed(port) as http:
                 async with (
