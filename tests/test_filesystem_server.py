@@ -47,6 +47,9 @@ COMMON_TOOLS = {
     "search_files": ({"path", "pattern", "excludePatterns"}, {"path", "pattern"}),
     "get_file_info": ({"path"}, {"path"}),
     "list_allowed_directories": (set(), set()),
+    "list_directory_with_sizes": ({"path", "sortBy"}, {"path"}),
+    "directory_tree": ({"path", "excludePatterns"}, {"path"}),
+    "read_media_file": ({"path"}, {"path"}),
 }
 
 Command = Callable[..., list[str]]  # (root, *options) -> argv of a stdio server
@@ -219,6 +222,105 @@ async def test_list_directory_marks_files_and_folders(server: Command, root: Pat
     async with connect(server(root)) as client:
         listing = await ok(client, "list_directory", path=str(root))
     assert sorted(listing.splitlines()) == ["[DIR] sub", "[FILE] a.txt"]
+
+
+async def test_list_directory_with_sizes_prints_sizes_and_totals_alike(
+    server: Command, root: Path
+) -> None:
+    (root / "small.txt").write_text("x" * 10)
+    (root / "big.bin").write_bytes(b"y" * 1536)
+    (root / "sub").mkdir()
+    async with connect(server(root)) as client:
+        by_name = await ok(client, "list_directory_with_sizes", path=str(root))
+        by_size = await ok(client, "list_directory_with_sizes", path=str(root), sortBy="size")
+    assert by_name.splitlines() == [
+        f"[FILE] {'big.bin':<30} {'1.50 KB':>10}",
+        f"[FILE] {'small.txt':<30} {'10 B':>10}",
+        f"[DIR] {'sub':<30} ",
+        "",
+        "Total: 2 files, 1 directories",
+        "Combined size: 1.51 KB",
+    ]
+    files_by_size = [line.split()[1] for line in by_size.splitlines() if line.startswith("[FILE]")]
+    assert files_by_size == ["big.bin", "small.txt"]  # folders sort by their own st_size
+
+
+def _sorted_tree(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+    # The official server lists entries in the order the OS returns them.
+    return sorted(
+        (
+            {**e, "children": _sorted_tree(e["children"])} if "children" in e else e  # type: ignore[arg-type]
+            for e in entries
+        ),
+        key=lambda e: str(e["name"]),
+    )
+
+
+async def test_directory_tree_gives_the_same_json_tree_and_honours_excludes(
+    server: Command, root: Path
+) -> None:
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "src" / "pkg" / "mod.py").write_text("")
+    (root / "src" / "notes.md").write_text("")
+    (root / "node_modules").mkdir()
+    (root / "node_modules" / "dep.js").write_text("")
+    (root / "empty").mkdir()
+    async with connect(server(root)) as client:
+        full = json.loads(await ok(client, "directory_tree", path=str(root)))
+        trimmed = json.loads(
+            await ok(
+                client,
+                "directory_tree",
+                path=str(root),
+                excludePatterns=["node_modules", "**/*.md"],
+            )
+        )
+    assert _sorted_tree(full) == [
+        {"name": "empty", "type": "directory", "children": []},
+        {"name": "node_modules", "type": "directory", "children": [
+            {"name": "dep.js", "type": "file"},
+        ]},
+        {"name": "src", "type": "directory", "children": [
+            {"name": "notes.md", "type": "file"},
+            {"name": "pkg", "type": "directory", "children": [{"name": "mod.py", "type": "file"}]},
+        ]},
+    ]  # fmt: skip
+    assert _sorted_tree(trimmed) == [
+        {"name": "empty", "type": "directory", "children": []},
+        {"name": "src", "type": "directory", "children": [
+            {"name": "pkg", "type": "directory", "children": [{"name": "mod.py", "type": "file"}]},
+        ]},
+    ]  # fmt: skip
+
+
+async def test_read_media_file_returns_base64_image_audio_or_resource(
+    server: Command, root: Path
+) -> None:
+    import base64
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+    (root / "pic.png").write_bytes(png)
+    (root / "clip.wav").write_bytes(b"RIFF0000WAVE")
+    (root / "blob.dat").write_bytes(b"\x00\x01\x02")
+    async with connect(server(root)) as client:
+        image = await client.call_tool("read_media_file", {"path": str(root / "pic.png")})
+        audio = await client.call_tool("read_media_file", {"path": str(root / "clip.wav")})
+        other = await client.call_tool("read_media_file", {"path": str(root / "blob.dat")})
+        outside = await client.call_tool(
+            "read_media_file", {"path": str(root.parent / "outside" / "secret.txt")}
+        )
+    [block] = image.content
+    assert block.type == "image" and block.mime_type == "image/png"  # type: ignore[union-attr]
+    assert base64.b64decode(block.data) == png  # type: ignore[union-attr]
+    [block] = audio.content
+    assert block.type == "audio" and block.mime_type == "audio/wav"  # type: ignore[union-attr]
+    [block] = other.content
+    assert block.type == "resource"
+    resource = block.resource  # type: ignore[union-attr]
+    assert resource.mime_type == "application/octet-stream"
+    assert base64.b64decode(resource.blob) == b"\x00\x01\x02"
+    assert resource.uri == (root / "blob.dat").resolve().as_uri()
+    assert outside.is_error and "Access denied" in text_of(outside)
 
 
 async def test_search_files_matches_a_glob_on_paths_below_the_folder(

@@ -15,9 +15,12 @@ a write.
 from __future__ import annotations
 
 import argparse
+import base64
 import difflib
 import functools
 import io
+import json
+import math
 import os
 import re
 import secrets
@@ -26,11 +29,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import (
+    AudioContent,
+    BlobResourceContents,
+    CallToolResult,
+    EmbeddedResource,
+    ImageContent,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 from hive_mcp import __version__
@@ -116,8 +127,8 @@ class Sandbox:
             raise self._denied("symlink target outside allowed directories", real)
         return real
 
-    def read_text(self, path: Path) -> str:
-        """The file's text (invalid UTF-8 replaced), refused over the size limit."""
+    def read_bytes(self, path: Path) -> bytes:
+        """The file's bytes, refused over the size limit."""
         if not stat.S_ISREG(path.stat().st_mode):  # opening a FIFO would block forever
             raise ToolError(f"Not a regular file: {path}")
         # Read one byte past the limit rather than trust stat: the file may grow meanwhile.
@@ -128,7 +139,11 @@ class Sandbox:
                 f"File too large: {path} is over the limit of {self.max_bytes} bytes"
                 " (start the server with a larger --max-bytes to allow it)"
             )
-        return data.decode("utf-8", errors="replace")
+        return data
+
+    def read_text(self, path: Path) -> str:
+        """The file's text (invalid UTF-8 replaced), refused over the size limit."""
+        return self.read_bytes(path).decode("utf-8", errors="replace")
 
     def write_text(self, path: Path, text: str) -> None:
         """Replace the file's content atomically, refused over the size limit."""
@@ -191,6 +206,30 @@ def _walk(top: Path, skip: Callable[[str], bool], below: str = "") -> Iterator[t
         yield entry.path, relative
         if entry.is_dir(follow_symlinks=False):
             yield from _walk(Path(entry.path), skip, f"{relative}/")
+
+
+_MEDIA = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".bmp": "image/bmp",
+    ".svg": "image/svg+xml",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".ogg": "audio/ogg",
+    ".flac": "audio/flac",
+}
+
+
+def _size(n: int) -> str:
+    """A size as the official server prints it: 512 B, 1.50 KB, 2.00 MB."""
+    units = ["B", "KB", "MB", "GB", "TB"]
+    if n <= 0:
+        return "0 B"
+    i = min(int(math.log(n, 1024)), len(units) - 1)
+    return f"{n} B" if i == 0 else f"{n / 1024**i:.2f} {units[i]}"
 
 
 def _lines(text: str) -> list[str]:
@@ -320,6 +359,72 @@ def build_server(box: Sandbox) -> MCPServer:
         with os.scandir(box.resolve(path)) as scan:
             entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in scan)
         return _result("\n".join(f"{'[DIR]' if d else '[FILE]'} {n}" for n, d in entries))
+
+    @tool(reads)
+    def list_directory_with_sizes(path: str, sortBy: Literal["name", "size"] = "name") -> Result:
+        """List a folder's entries with [DIR]/[FILE], file sizes and totals; by name or size."""
+        rows = []
+        with os.scandir(box.resolve(path)) as scan:
+            for entry in scan:
+                try:
+                    size = entry.stat().st_size
+                except OSError:
+                    size = 0
+                rows.append((entry.name, entry.is_dir(follow_symlinks=False), size))
+        rows.sort(key=(lambda r: -r[2]) if sortBy == "size" else (lambda r: r[0].casefold()))
+        lines = [
+            f"{'[DIR]' if d else '[FILE]'} {n:<30} {'' if d else f'{_size(b):>10}'}"
+            for n, d, b in rows
+        ]
+        files = [b for _, d, b in rows if not d]
+        lines += [
+            "",
+            f"Total: {len(files)} files, {len(rows) - len(files)} directories",
+            f"Combined size: {_size(sum(files))}",
+        ]
+        return _result("\n".join(lines))
+
+    @tool(reads)
+    def directory_tree(path: str, excludePatterns: Sequence[str] = ()) -> Result:
+        """The folder's tree as JSON: name, type (file/directory), children for folders."""
+        globs = [
+            [_glob(p)] if "*" in p else [_glob(p), _glob(f"**/{p}"), _glob(f"**/{p}/**")]
+            for p in excludePatterns
+        ]
+
+        def tree(folder: Path, below: str) -> list[dict[str, object]]:
+            with os.scandir(box.resolve(str(folder))) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+            found: list[dict[str, object]] = []
+            for entry in entries:
+                relative = f"{below}{entry.name}"
+                if any(g.fullmatch(relative) for group in globs for g in group):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    children = tree(folder / entry.name, f"{relative}/")
+                    found.append({"name": entry.name, "type": "directory", "children": children})
+                else:
+                    found.append({"name": entry.name, "type": "file"})
+            return found
+
+        return _result(json.dumps(tree(Path(path), ""), indent=2, ensure_ascii=False))
+
+    @tool(reads)
+    def read_media_file(path: str) -> CallToolResult:
+        """A file as base64: image or audio content by its extension, else an embedded resource."""
+        real = box.resolve(path)
+        mime = _MEDIA.get(real.suffix.lower(), "application/octet-stream")
+        data = base64.b64encode(box.read_bytes(real)).decode("ascii")
+        item: ImageContent | AudioContent | EmbeddedResource
+        if mime.startswith("image/"):
+            item = ImageContent(type="image", data=data, mime_type=mime)
+        elif mime.startswith("audio/"):
+            item = AudioContent(type="audio", data=data, mime_type=mime)
+        else:
+            blob = BlobResourceContents(uri=real.as_uri(), mime_type=mime, blob=data)
+            item = EmbeddedResource(type="resource", resource=blob)
+        structured = {"content": [item.model_dump(by_alias=True, exclude_none=True)]}
+        return CallToolResult(content=[item], structured_content=structured)
 
     @tool(writes(idempotent=False))
     def move_file(source: str, destination: str) -> Result:
