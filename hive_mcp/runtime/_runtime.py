@@ -12,6 +12,12 @@ runtime beats, leases the executions it runs (so no other process runs them
 too) and, as a server, applies operator commands queued for it. Given a
 ``RetentionPolicy`` it prunes old finished executions on start and then every
 ``retention_every`` seconds.
+
+Agents come and go while it runs (``add_agent`` / ``remove_agent``); with
+``triggers=True`` their timers and event entry points fire (``Triggers``),
+and ``trigger`` starts an execution through any entry point (webhooks call
+it). Concurrency slots are ``Slots``; agent nodes delegate to this runtime
+through ``LocalAgents``.
 """
 
 from __future__ import annotations
@@ -30,16 +36,15 @@ from anyio.abc import TaskGroup
 
 from hive_mcp.errors import InputError, UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
-from hive_mcp.graph import Agent, AgentCatalog, EntryPointSpec, GraphExecutor
+from hive_mcp.graph import Agent, AgentCatalog, GraphExecutor
 from hive_mcp.graph._inputs import InputBroker
-from hive_mcp.graph._state import RunState
 from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.llm import ProviderResolver
 from hive_mcp.runtime._delegation import LocalAgents
 from hive_mcp.runtime._goals import DEFAULT_GOAL_WINDOW, GoalProgress, evaluate_goal
 from hive_mcp.runtime._presence import Presence, busy_error, send_command
 from hive_mcp.runtime._slots import Slots
-from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers
+from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers, primary_memory
 from hive_mcp.store import (
     CommandKind,
     ExecutionRecord,
@@ -221,7 +226,7 @@ class AgentRuntime:
             ) from None
         data = {**trigger_config(ep).input, **input}
         if ep.isolation == "shared":
-            data = {**await self._primary_memory(agent, ep), **data}
+            data = {**await primary_memory(self.journal.store, spec, ep), **data}
         return await self.start(
             agent, data, entry_point=entry_point, idempotency_key=idempotency_key
         )
@@ -230,24 +235,6 @@ class AgentRuntime:
         self, agent: str, entry_point: str, input: dict[str, Any], key: str | None
     ) -> None:
         await self.trigger(agent, entry_point, input, idempotency_key=key)
-
-    async def _primary_memory(self, agent: str, ep: EntryPointSpec) -> dict[str, Any]:
-        # The newest unfinished execution of the agent started another way
-        # lends the keys this entry point's node reads (seed 004's "shared").
-        spec = self.catalog.get(agent).spec
-        wanted = spec.node(ep.entry_node or spec.entry_node).input_keys
-        active = (ExecutionStatus.RUNNING, ExecutionStatus.WAITING_FOR_INPUT)
-        for record in await self.journal.store.list_executions(
-            agent=agent, statuses=active, limit=20
-        ):
-            if record.entry_point == ep.id:
-                continue
-            checkpoint = await self.journal.store.last_checkpoint(record.id)
-            memory = (
-                RunState.from_dict(checkpoint.state).root.view() if checkpoint else record.input
-            )
-            return {k: memory[k] for k in wanted if k in memory}
-        return {}
 
     async def _source_agent(self, execution_id: str) -> str | None:
         if execution_id in self._agent_of:

@@ -19,10 +19,12 @@ from anyio.abc import TaskGroup
 
 from hive_mcp.errors import HiveError
 from hive_mcp.events import Event, EventBus
-from hive_mcp.graph import Agent, EntryPointSpec
+from hive_mcp.graph import Agent, EntryPointSpec, GraphSpec
+from hive_mcp.graph._state import RunState
 from hive_mcp.graph._triggers import EventTrigger, TimerTrigger, next_fire, trigger_config
+from hive_mcp.store import ExecutionStatus, Store
 
-__all__ = ["Clock", "SystemClock", "Triggers"]
+__all__ = ["Clock", "SystemClock", "Triggers", "primary_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,23 @@ class Triggers:
             await self._fire(agent, ep.id, input, key)
         except HiveError as exc:
             log.warning("entry point %s of agent %s did not start: %s", ep.id, agent, exc)
+
+
+async def primary_memory(store: Store, spec: GraphSpec, ep: EntryPointSpec) -> dict[str, Any]:
+    """What a ``shared`` entry point starts with (seed 004's primary session).
+
+    The newest running or waiting execution of the agent that was started
+    another way lends the keys this entry point's node reads; nothing else.
+    """
+    wanted = spec.node(ep.entry_node or spec.entry_node).input_keys
+    active = (ExecutionStatus.RUNNING, ExecutionStatus.WAITING_FOR_INPUT)
+    for record in await store.list_executions(agent=spec.name, statuses=active, limit=20):
+        if record.entry_point == ep.id:
+            continue
+        checkpoint = await store.last_checkpoint(record.id)
+        memory = RunState.from_dict(checkpoint.state).root.view() if checkpoint else record.input
+        return {k: memory[k] for k in wanted if k in memory}
+    return {}
 
 
 def _describe(event: Event, agent: str | None) -> dict[str, Any]:
