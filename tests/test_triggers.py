@@ -23,7 +23,7 @@ from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server import build_server
 from hive_mcp.server._reload import sync_agents
 from hive_mcp.server._webhooks import signature
-from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
+from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
 from tests.support import free_port
 from tests.test_mcp_server import call
 from tests.test_transports import TOKEN, authed, http_server
@@ -366,3 +366,27 @@ def test_the_agents_command_says_how_each_agent_starts(
     assert "starts by timer 'minutely': every 60 s" in out
     assert "starts by timer 'nightly': cron 0 3 * * * (UTC)" in out
     assert "starts by event 'on_completed': on execution_completed" in out
+
+
+async def test_two_servers_on_one_store_fire_each_timer_once(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    stores = [SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")]
+    async with (
+        Journal(stores[0]) as first_journal,
+        Journal(stores[1]) as second_journal,
+        AgentRuntime(
+            load_catalog(AGENTS), first_journal, data_dir=tmp_path, triggers=True, clock=clock
+        ) as first,
+        AgentRuntime(
+            load_catalog(AGENTS), second_journal, data_dir=tmp_path, triggers=True, clock=clock
+        ),
+    ):
+        await executions(first, "inbox", 1, via("nightly"))  # run_immediately, by one of them
+        clock.advance(60)
+        await executions(first, "inbox", 1, via("minutely"))
+        await anyio.sleep(0.3)  # time for a second, wrong, fire to show up
+        fired = [r.entry_point for r in await first.list_executions(agent="inbox")]
+    for store in stores:
+        await store.close()
+    assert sorted(fired) == ["minutely", "nightly"]

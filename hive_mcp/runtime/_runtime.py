@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from hive_mcp.errors import InputError, UnknownExecutionError, UsageError
+from hive_mcp.errors import InputError, StoreError, UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
 from hive_mcp.graph import Agent, AgentCatalog, GraphExecutor
 from hive_mcp.graph._inputs import InputBroker
@@ -145,7 +145,12 @@ class AgentRuntime:
         await self._task_group.__aenter__()
         if self._run_triggers:
             self.triggers = Triggers(
-                self._task_group, self.journal.bus, self._fire, self._source_agent, self._clock
+                self._task_group,
+                self.journal.bus,
+                self._fire,
+                self._source_agent,
+                self._clock,
+                may_fire=self._holds_lease,
             )
             for agent in self.catalog:
                 self.triggers.start(agent)
@@ -235,6 +240,13 @@ class AgentRuntime:
         self, agent: str, entry_point: str, input: dict[str, Any], key: str | None
     ) -> None:
         await self.trigger(agent, entry_point, input, idempotency_key=key)
+
+    async def _holds_lease(self, key: str) -> bool:
+        try:
+            return await self.presence.claim(key) is None
+        except StoreError as exc:  # fire rather than lose a schedule to a busy store
+            log.warning("timer lease %s not checked: %s", key, exc)
+            return True
 
     async def _source_agent(self, execution_id: str) -> str | None:
         if execution_id in self._agent_of:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 Fire = Callable[[str, str, dict[str, Any], str | None], Awaitable[None]]
 SourceAgent = Callable[[str], Awaitable[str | None]]
+MayFire = Callable[[str], Awaitable[bool]]
 
 
 class Clock(Protocol):
@@ -64,12 +65,14 @@ class Triggers:
         fire: Fire,
         source_agent: SourceAgent,
         clock: Clock,
+        may_fire: MayFire | None = None,
     ) -> None:
         self._task_group = task_group
         self._bus = bus
         self._fire = fire
         self._source_agent = source_agent
         self._clock = clock
+        self._may_fire = may_fire
         self._scopes: dict[str, anyio.CancelScope] = {}
         self.next_fire: dict[tuple[str, str], float] = {}
 
@@ -103,7 +106,9 @@ class Triggers:
         while True:
             self.next_fire[(agent, ep.id)] = due
             await self._clock.sleep_until(due)
-            await self._safely(agent, ep, {}, f"timer:{ep.id}:{due:.3f}")
+            # Servers sharing a store: the one holding the timer's lease fires it.
+            if self._may_fire is None or await self._may_fire(f"timer:{agent}:{ep.id}"):
+                await self._safely(agent, ep, {}, f"timer:{ep.id}:{due:.3f}")
             # A late wake-up skips the missed fires rather than bursting.
             due = next_fire(timer, max(due, self._clock.now()))
 
