@@ -83,7 +83,7 @@ class DelegateNode:
         self, ctx: NodeContext, gateway: AgentGateway, state: dict[str, Any]
     ) -> ChildResult:
         child, where = state["child"], gateway.label
-        asked = state.get("asked", 0)  # seq of the last question seen
+        state.setdefault("asked", 0)  # seq of the last question seen
         wait = 0.0  # first look at once: a resumed node may owe an answer already
         while True:
             page = await gateway.events(child, after=state["after"], wait_seconds=wait)
@@ -95,7 +95,7 @@ class DelegateNode:
                     state["delivered"] = True
                 elif kind == "client_input_requested":
                     if state.get("delivered", True):
-                        asked = int(event["seq"])
+                        state["asked"] = int(event["seq"])
                         state["question"] = {
                             "node_id": event.get("node_id"),
                             **event.get("data", {}),
@@ -103,7 +103,7 @@ class DelegateNode:
                     else:
                         # A delegate resumed by our answer asks its question again
                         # and takes the answer already sent: nothing new to ask.
-                        state["answered"] = asked = int(event["seq"])
+                        state["answered"] = state["asked"] = int(event["seq"])
                 ended = ended or kind in _ENDED
                 if kind not in _NOT_FORWARDED:
                     ctx.emit(
@@ -117,16 +117,15 @@ class DelegateNode:
                     )
             if page.events:
                 state["after"] = page.next_after
-                state["asked"] = asked
                 await ctx.save_state(json.dumps(state))
             # A final status read after this page may be ahead of its events: drain them.
             if ended or (page.status in ("completed", "failed", "cancelled") and not page.events):
                 return await gateway.result(child)
-            if page.status == "waiting_for_input" and asked > state["answered"]:
-                await self._pass_up(ctx, gateway, state, asked)
+            if page.status == "waiting_for_input" and state["asked"] > state["answered"]:
+                await self._pass_up(ctx, gateway, state)
 
     async def _pass_up(
-        self, ctx: NodeContext, gateway: AgentGateway, state: dict[str, Any], seq: int
+        self, ctx: NodeContext, gateway: AgentGateway, state: dict[str, Any]
     ) -> None:
         question = state.get("question") or {}
         text = await ctx.request_input(
@@ -135,7 +134,7 @@ class DelegateNode:
             [str(o) for o in question.get("options") or []],
         )
         await gateway.send_input(state["child"], text, question.get("node_id"))
-        state["answered"] = seq
+        state["answered"] = state["asked"]
         state["delivered"] = False  # until the delegate says it took the answer
         await ctx.save_state(json.dumps(state))
 
