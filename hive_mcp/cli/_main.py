@@ -246,13 +246,7 @@ def _run(args: argparse.Namespace) -> int:
             """pass an object, like --input '{"text": "hello"}'"""
         ) from None
     if args.entry_point is not None:
-        try:
-            entry = agent.spec.entry_point(args.entry_point)
-        except KeyError:
-            known = ", ".join(ep.id for ep in agent.spec.entry_points) or "none declared"
-            raise InputError(
-                f"agent {agent.name!r} has no entry point {args.entry_point!r} (known: {known})"
-            ) from None
+        entry = agent.spec.entry_point(args.entry_point)
         data = {**trigger_config(entry).input, **data}  # its fixed input, as a trigger would
     agent.check_input(data, args.entry_point)
 

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 import anyio
 
-from hive_mcp.errors import GraphRunError, InputError, NodeError, UnknownExecutionError, UsageError
+from hive_mcp.errors import GraphRunError, NodeError, UnknownExecutionError, UsageError
 from hive_mcp.events import EventType, status_sink
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._expr import compile_expression
@@ -200,13 +200,7 @@ class GraphExecutor:
     def _entry_node(self, entry_point: str | None) -> str:
         if entry_point is None:
             return self.spec.entry_node
-        for ep in self.spec.entry_points:
-            if ep.id == entry_point:
-                return ep.entry_node or self.spec.entry_node
-        known = [ep.id for ep in self.spec.entry_points] or ["(none declared)"]
-        raise InputError(
-            f"agent {self.spec.name!r} has no entry point {entry_point!r}; known: {known}"
-        )
+        return self.spec.entry_point(entry_point).entry_node or self.spec.entry_node
 
     async def _drive(
         self, record: ExecutionRecord, state: RunState | None, *, fresh: bool = True

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from hive_mcp.errors import InputError
 from hive_mcp.toolbox import ServerConfig
 
 __all__ = [
@@ -296,11 +297,14 @@ class GraphSpec(_Model):
         return self.defaults.max_node_visits
 
     def entry_point(self, entry_point_id: str) -> EntryPointSpec:
-        """Return the entry point with this id; ``KeyError`` when there is none."""
+        """Return the entry point with this id; ``InputError`` naming the known ones if none."""
         for ep in self.entry_points:
             if ep.id == entry_point_id:
                 return ep
-        raise KeyError(entry_point_id)
+        known = ", ".join(ep.id for ep in self.entry_points) or "none declared"
+        raise InputError(
+            f"agent {self.name!r} has no entry point {entry_point_id!r} (known: {known})"
+        )
 
     def effective_input_schema(self, entry_point: str | None = None) -> dict[str, Any]:
         """The declared input schema, or one built from the entry node's input keys.

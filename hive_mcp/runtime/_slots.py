@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import anyio
 
+from hive_mcp.errors import UsageError
 from hive_mcp.graph import AgentCatalog
 from hive_mcp.store import ExecutionRecord
 
@@ -54,7 +55,7 @@ class Slots:
             return None
         try:
             ep = agent.spec.entry_point(record.entry_point)
-        except KeyError:
+        except UsageError:  # the agent was replaced by a version without it
             return None
         if ep.max_concurrent is None:
             return None

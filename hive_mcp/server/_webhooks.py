@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hive_mcp.errors import InputError, UnknownAgentError, UsageError
+from hive_mcp.errors import InputError, UsageError
 from hive_mcp.graph._triggers import WebhookTrigger, trigger_config
 from hive_mcp.runtime import AgentRuntime
 
@@ -46,12 +46,9 @@ def webhook_route(
         agent_name = request.path_params["agent"]
         ep_id = request.path_params["entry_point"]
         try:
-            spec = runtime.catalog.get(agent_name).spec
-            ep = spec.entry_point(ep_id)
-        except UnknownAgentError as exc:
+            ep = runtime.catalog.get(agent_name).spec.entry_point(ep_id)
+        except UsageError as exc:  # no such agent or entry point
             return _error(404, str(exc))
-        except KeyError:
-            return _error(404, f"agent {agent_name!r} has no entry point {ep_id!r}")
         config = trigger_config(ep)
         if not isinstance(config, WebhookTrigger):
             return _error(404, f"entry point {ep_id!r} of {agent_name!r} is not a webhook")
