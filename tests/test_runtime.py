@@ -206,3 +206,17 @@ async def test_input_and_cancel_reaching_the_other_server_are_passed_on(tmp_path
         assert second._live == {}
     await first_store.close()
     await second_store.close()
+
+
+async def test_get_events_of_an_execution_pruned_meanwhile_says_it_is_unknown(
+    runtime: AgentRuntime,
+) -> None:
+    from hive_mcp.store import RetentionPolicy
+
+    old = await runtime.start("support_desk", {"customer": "Ada"})
+    await runtime.cancel(old.id)
+    await runtime.start("support_desk", {"customer": "Bo"})  # the newest stays
+    report = await runtime.prune(RetentionPolicy(None, 1))
+    assert [e.id for e in report.executions] == [old.id]
+    with pytest.raises(UnknownExecutionError, match=old.id):
+        await runtime.get_events(old.id, after=10_000)

@@ -222,13 +222,7 @@ class AgentRuntime:
     ) -> ExecutionRecord:
         """Start an execution through an entry point: its fixed input, shared memory, limit."""
         spec = self.catalog.get(agent).spec
-        try:
-            ep = spec.entry_point(entry_point)
-        except KeyError:
-            known = ", ".join(e.id for e in spec.entry_points) or "none declared"
-            raise UsageError(
-                f"agent {agent!r} has no entry point {entry_point!r} (known: {known})"
-            ) from None
+        ep = spec.entry_point(entry_point)
         data = {**trigger_config(ep).input, **input}
         if ep.isolation == "shared":
             data = {**await primary_memory(self.journal.store, spec, ep), **data}
@@ -386,11 +380,17 @@ class AgentRuntime:
             raise UsageError(f"wait_seconds must be between 0 and {self.limits.max_wait_seconds}")
         if after < 0:
             raise UsageError("after must be 0 or a sequence number from an earlier answer")
-        if execution_id not in self._agent_of:  # known here: skip a store round trip
+        # An execution started here needs no lookup first (the hot path of a
+        # poller); an empty answer still checks it was not pruned meanwhile.
+        started_here = execution_id in self._agent_of
+        if not started_here:
             await self.get_execution(execution_id)
-        return await self.journal.wait_events(
+        events = await self.journal.wait_events(
             execution_id, after=after, limit=limit, wait_seconds=wait_seconds, types=types
         )
+        if not events and started_here:
+            await self.get_execution(execution_id)
+        return events
 
     async def goal_progress(
         self, agent_name: str, *, limit: int = DEFAULT_GOAL_WINDOW
