@@ -10,11 +10,9 @@ DNS-rebinding protection stays on.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import ipaddress
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 import anyio
 import uvicorn
@@ -32,17 +30,13 @@ from hive_mcp.errors import UsageError
 from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._app import build_server, notify_resource_updates, request_state_key
+from hive_mcp.server._auth import ASGIApp, BearerAuth
 from hive_mcp.server._reload import watch_agents
 from hive_mcp.server._webhooks import webhook_route
 from hive_mcp.store import Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
 
 __all__ = ["http_app", "is_loopback", "serve"]
-
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
-]
 
 
 def is_loopback(host: str) -> bool:
@@ -53,27 +47,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class _BearerAuth:
-    """Requires ``Authorization: Bearer <token>`` (compared in constant time)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self._app = app
-        self._expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
-                response = JSONResponse(
-                    {"error": "unauthorized: send 'Authorization: Bearer <token>'"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-                await response(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
 
 
 def http_app(
@@ -90,7 +63,7 @@ def http_app(
         streamable_http_path="/mcp", transport_security=security
     )
     if token:
-        mcp_app = _BearerAuth(mcp_app, token)
+        mcp_app = BearerAuth(mcp_app, token)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(

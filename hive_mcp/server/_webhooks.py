@@ -23,6 +23,7 @@ from starlette.routing import Route
 from hive_mcp.errors import InputError, UsageError
 from hive_mcp.graph._triggers import WebhookTrigger, trigger_config
 from hive_mcp.runtime import AgentRuntime
+from hive_mcp.server._auth import bearer_matches, unauthorized
 
 __all__ = ["signature", "webhook_route"]
 
@@ -75,10 +76,10 @@ def webhook_route(
                 return _error(
                     401, f"bad or missing signature in {config.signature_header} (sha256=HEX)"
                 )
-        elif token is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return _error(401, "unauthorized: send 'Authorization: Bearer <token>'")
+        elif token is not None and not bearer_matches(
+            request.headers.get("authorization", "").encode(), token
+        ):
+            return unauthorized()
 
         try:
             data = json.loads(body or b"{}")
