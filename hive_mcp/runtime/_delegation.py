@@ -29,7 +29,6 @@ class LocalAgents:
     async def start(
         self, agent: str, input: dict[str, Any], *, idempotency_key: str, parent: str
     ) -> str:
-        self._runtime.catalog.get(agent).check_input(input)
         record = await self._runtime.start(
             agent, input, idempotency_key=idempotency_key, parent=parent
         )
