@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -18,7 +17,7 @@ from hive_mcp.runtime import AgentRuntime, RuntimeLimits
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
 from tests.support import free_port
-from tests.test_mcp_server import call
+from tests.test_mcp_server import call, follow
 from tests.test_transports import TOKEN, authed, http_server
 
 pytestmark = pytest.mark.anyio
@@ -215,11 +214,11 @@ async def test_an_agent_on_one_server_delegates_to_an_agent_on_another_over_http
                 client, "start_execution", agent="lead_remote", input={"change": "go live"}
             )
             eid = started["execution_id"]
-            page = await poll_until(client, eid, "waiting_for_input")
+            page = await follow(client, eid, "waiting_for_input", within=30)
             assert page["waiting_for_input"]["node_id"] == "review"
             assert page["waiting_for_input"]["prompt"] == "Approve Go live?"
             await call(client, "send_input", execution_id=eid, text="yes")
-            page = await poll_until(client, eid, "completed")
+            page = await follow(client, eid, "completed", within=30)
             final = await call(client, "get_execution", execution_id=eid)
             events = await call(client, "get_events", execution_id=eid, limit=1000)
         assert final["output"] == {"summary": "Go live: approved"}
@@ -230,7 +229,7 @@ async def test_an_agent_on_one_server_delegates_to_an_agent_on_another_over_http
                 lost = await call(
                     client, "start_execution", agent="lead_lost", input={"change": "x"}
                 )
-                failed = await poll_until(client, lost["execution_id"], "failed")
+                failed = await follow(client, lost["execution_id"], "failed", within=30)
                 record = await call(client, "get_execution", execution_id=lost["execution_id"])
                 lost_log = await call(
                     client, "get_events", execution_id=lost["execution_id"], limit=1000
@@ -255,16 +254,3 @@ async def test_an_agent_on_one_server_delegates_to_an_agent_on_another_over_http
         [child] = listed["executions"]
         assert child["status"] == "completed"
         assert child["execution_id"] == forwarded[0]["execution_id"]
-
-
-async def poll_until(client: Client, execution_id: str, status: str) -> dict[str, Any]:
-    after = 0
-    with anyio.fail_after(30):
-        while True:
-            page = await call(
-                client, "get_events", execution_id=execution_id, after=after, wait_seconds=5
-            )
-            after = page["next_after"]
-            if page["status"] == status:
-                return page
-            assert page["status"] in ("pending", "running", "waiting_for_input"), page

@@ -54,9 +54,12 @@ async def error_of(client: Client, name: str, **arguments: Any) -> str:
     return str(result.content[0].text)  # type: ignore[union-attr]
 
 
-async def follow(client: Client, execution_id: str, status: str) -> dict[str, Any]:
+async def follow(
+    client: Client, execution_id: str, status: str, within: float = 10
+) -> dict[str, Any]:
+    """Long-poll until the execution reaches ``status``; fail at once on another ending."""
     after = 0
-    with anyio.fail_after(10):
+    with anyio.fail_after(within):
         while True:
             page = await call(
                 client, "get_events", execution_id=execution_id, after=after, wait_seconds=5
@@ -64,6 +67,7 @@ async def follow(client: Client, execution_id: str, status: str) -> dict[str, An
             after = page["next_after"]
             if page["status"] == status:
                 return page
+            assert page["status"] in ("pending", "running", "waiting_for_input"), page
 
 
 async def test_the_tool_surface_has_the_fixed_names_and_one_run_tool_per_agent(
