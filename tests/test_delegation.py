@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -142,6 +143,38 @@ async def test_cancelling_a_caller_parked_by_an_earlier_process_cancels_its_dele
             assert child.status is ExecutionStatus.CANCELLED
             assert (await rt.get_execution(parent.id)).status is ExecutionStatus.CANCELLED
     await store.close()
+
+
+async def test_cancelling_a_caller_parked_by_an_earlier_process_cancels_its_remote_delegate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    monkeypatch.setenv("TEAM_URL", url)
+    monkeypatch.setenv("TEAM_TOKEN", TOKEN)
+
+    @asynccontextmanager
+    async def lead_runtime(journal: Journal) -> AsyncIterator[AgentRuntime]:
+        async with (
+            Toolbox({}) as toolbox,
+            AgentRuntime(load_catalog(AGENTS), journal, data_dir=tmp_path, toolbox=toolbox) as rt,
+        ):
+            yield rt
+
+    store = SQLiteStore(tmp_path / "store.db")
+    with http_server(tmp_path / "team", port, extra_env={"HIVE_MCP_AGENTS": str(AGENTS)}):
+        async with Journal(store) as journal:
+            async with lead_runtime(journal) as rt:
+                parent = await rt.start("lead_remote", {"change": "drop it"})
+                await settle(rt, parent.id)  # parked on the question of the other server's agent
+            async with lead_runtime(journal) as rt:  # a later process: nothing runs here
+                assert await rt.cancel(parent.id) is True
+        with authed(port) as http:
+            async with http, Client(streamable_http_client(url, http_client=http)) as team:
+                listed = await call(team, "list_executions", agent="approver")
+    await store.close()
+    [child] = listed["executions"]
+    assert child["status"] == "cancelled"
 
 
 async def test_a_server_that_is_not_running_fails_the_node_with_a_clear_reason(

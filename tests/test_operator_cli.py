@@ -220,6 +220,20 @@ def test_without_a_server_cancel_records_the_parked_execution_as_cancelled(
     assert "is cancelled, not waiting for input" in capsys.readouterr().err
 
 
+def test_without_a_server_cancel_also_cancels_the_delegates_the_execution_waits_for(
+    capsys: pytest.CaptureFixture[str], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HIVE_MCP_AGENTS", str(REPO / "tests" / "agents" / "delegation"))
+    assert main(["run", "lead", "--quiet", "--input", json.dumps({"change": "drop it"})]) == 3
+    parent = capsys.readouterr().err.split("hive-mcp resume ")[1].split()[0]
+    assert main(["cancel", parent]) == 0
+    assert capsys.readouterr().out == "cancelled\n"
+    assert main(["executions", "--json"]) == 0
+    rows = {row["agent"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["approver"]["parent_id"] == parent
+    assert rows["approver"]["status"] == rows["lead"]["status"] == "cancelled"
+
+
 def test_a_server_that_died_without_saying_goodbye_does_not_count(
     capsys: pytest.CaptureFixture[str], home: Path
 ) -> None:

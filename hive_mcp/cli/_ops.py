@@ -28,6 +28,7 @@ from hive_mcp.errors import UnknownExecutionError, UsageError
 from hive_mcp.events import Event
 from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import (
+    AgentRuntime,
     busy_error,
     holder_of,
     live_runtimes,
@@ -45,6 +46,7 @@ from hive_mcp.store import (
     SQLiteStore,
     prune,
 )
+from hive_mcp.toolbox import Toolbox
 
 __all__ = ["add_commands"]
 
@@ -228,14 +230,28 @@ def _cancel(args: argparse.Namespace) -> int:
             return f"already {record.status.value}; nothing to cancel"
         result, _ = await _through_runtime(store, record, CommandKind.CANCEL, {})
         if result is None:
-            # No live process runs it: record the cancel ourselves, as the runtime would.
-            async with Journal(store) as journal:
-                await record_cancelled(journal, record)
+            await _cancel_here(store, record, settings)
             return "cancelled"
         return "cancelled" if result.get("cancelled") else "already finished; nothing to cancel"
 
     print(_with_store(settings, cancel))
     return 0
+
+
+async def _cancel_here(store: SQLiteStore, record: ExecutionRecord, settings: Settings) -> None:
+    """No live process runs it: cancel it here with its delegates, as a server would."""
+    catalog = load_catalog(settings.agents_dir)
+    async with Journal(store) as journal:
+        if record.agent not in catalog.agents:  # its agent file is gone: the record at least
+            await record_cancelled(journal, record)
+            return
+        async with (
+            Toolbox(settings.tool_servers()) as toolbox,
+            AgentRuntime(
+                catalog, journal, data_dir=settings.data_dir, toolbox=toolbox, role="session"
+            ) as runtime,
+        ):
+            await runtime.cancel(record.id)
 
 
 async def _through_runtime(

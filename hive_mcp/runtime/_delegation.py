@@ -8,14 +8,22 @@ making it queue behind its own parent could deadlock a full runtime.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
-from hive_mcp.toolbox import ChildPage, ChildResult
+import anyio
+
+from hive_mcp.errors import HiveError
+from hive_mcp.graph import Agent, NodeType
+from hive_mcp.store import Store
+from hive_mcp.toolbox import ChildPage, ChildResult, RemoteAgents, Toolbox
 
 if TYPE_CHECKING:
     from hive_mcp.runtime._runtime import AgentRuntime
 
-__all__ = ["LocalAgents"]
+__all__ = ["LocalAgents", "cancel_remote_delegates"]
+
+log = logging.getLogger(__name__)
 
 
 class LocalAgents:
@@ -59,3 +67,44 @@ class LocalAgents:
 
     async def cancel(self, execution_id: str) -> None:
         await self._runtime.cancel(execution_id)
+
+
+async def cancel_remote_delegates(
+    agent: Agent, execution_id: str, store: Store, toolbox: Toolbox | None
+) -> list[str]:
+    """Cancel what a parked caller's remote agent nodes started; return their ids.
+
+    Local delegates record their parent and are found by it; a remote
+    delegate's id lives only in the state of the node that started it. Only
+    the newest visit of a node can have a delegate still running.
+    """
+    cancelled: list[str] = []
+    spec = agent.spec
+    for node in spec.nodes:
+        if node.type is not NodeType.AGENT or node.delegate is None:
+            continue
+        server = node.delegate.server
+        if server is None or toolbox is None:
+            continue
+        for visit in range(spec.max_visits(node), 0, -1):
+            state = await store.load_node_state(execution_id, f"{node.id}#{visit}")
+            if state is None or "child" not in state:
+                continue
+            child = str(state["child"])
+            try:
+                remote = RemoteAgents(
+                    toolbox.connection(server, scope=spec.name, local=spec.mcp_servers)
+                )
+                with anyio.fail_after(30):
+                    await remote.cancel(child)
+                cancelled.append(child)
+            except (HiveError, TimeoutError) as exc:
+                log.warning(
+                    "delegate %s on server %r of %s not cancelled: %s",
+                    child,
+                    server,
+                    execution_id,
+                    exc,
+                )
+            break
+    return cancelled

@@ -40,7 +40,7 @@ from hive_mcp.graph import Agent, AgentCatalog, GraphExecutor
 from hive_mcp.graph._inputs import InputBroker
 from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.llm import ProviderResolver
-from hive_mcp.runtime._delegation import LocalAgents
+from hive_mcp.runtime._delegation import LocalAgents, cancel_remote_delegates
 from hive_mcp.runtime._goals import DEFAULT_GOAL_WINDOW, GoalProgress, evaluate_goal
 from hive_mcp.runtime._presence import Presence, busy_error, send_command
 from hive_mcp.runtime._slots import Slots
@@ -468,6 +468,9 @@ class AgentRuntime:
                 await self.cancel(child.id)
             except UsageError as exc:
                 log.warning("delegate %s of %s not cancelled: %s", child.id, execution_id, exc)
+        if record.agent in self.catalog.agents:
+            agent = self.catalog.get(record.agent)
+            await cancel_remote_delegates(agent, execution_id, self.journal.store, self.toolbox)
         return True
 
     async def claim(self, execution_id: str) -> None:
