@@ -18,6 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from hive_mcp.errors import UsageError
 from hive_mcp.graph import load_agent, load_catalog
+from hive_mcp.graph._triggers import TimerTrigger, missed_fire
 from hive_mcp.graph.nodes import resolve_callable
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server import build_server
@@ -125,6 +126,66 @@ async def test_a_missed_interval_fires_once_not_in_a_burst(
     await anyio.sleep(0.2)
     fired = [r for r in await runtime.list_executions(agent="inbox") if r.entry_point == "minutely"]
     assert len(fired) == 1
+
+
+DIGEST = """
+name: digest
+description: Sends a digest every night; catches up a night missed while no server ran.
+input_schema: {type: object, properties: {subject: {type: string}}, required: [subject]}
+entry_node: handle
+terminal_nodes: [handle]
+entry_points:
+  - {id: nightly, trigger: timer, config: {cron: "0 3 * * *", catch_up: true, input: {subject: n}}}
+  - {id: plain, trigger: timer, config: {cron: "0 3 * * *", input: {subject: p}}}
+  - {id: hourly, trigger: timer, config: {interval_minutes: 60, catch_up: true, input: {subject: h}}}
+nodes:
+  - {id: handle, type: function, function: "steps:handle", input_keys: [subject], output_keys: [handled]}
+"""
+
+
+async def test_a_catch_up_timer_fires_once_for_a_time_missed_while_no_server_ran(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    shutil.copy(AGENTS / "steps.py", folder)
+    (folder / "digest.yaml").write_text(DIGEST)
+    store = SQLiteStore(tmp_path / "s.db")
+
+    async def fired_after_start() -> list[str | None]:
+        async with AgentRuntime(
+            load_catalog(folder), journal, data_dir=tmp_path, triggers=True, clock=clock
+        ) as rt:
+            await anyio.sleep(0.3)  # time for a start-up fire to show up
+            return [r.entry_point for r in await rt.list_executions(agent="digest")]
+
+    async with Journal(store) as journal:
+        assert await fired_after_start() == []  # nothing fired before: nothing to catch up
+        async with AgentRuntime(
+            load_catalog(folder), journal, data_dir=tmp_path, triggers=True, clock=clock
+        ) as rt:
+            triggers = rt.triggers
+            assert triggers is not None
+            await eventually(lambda: len(triggers.next_fire) == 3)  # every timer has its time
+            clock.advance(120)  # 03:00 on the first night
+            await executions(rt, "digest", 2)
+        clock.advance(26 * 3600)  # the host was closed over the next 03:00
+        after_restart = await fired_after_start()
+        again = await fired_after_start()  # a second restart owes nothing
+    await store.close()
+    assert sorted(after_restart, key=str) == ["nightly", "nightly", "plain"]
+    assert sorted(again, key=str) == ["nightly", "nightly", "plain"]
+
+
+def test_a_missed_fire_is_the_newest_schedule_time_since_the_last_start() -> None:
+    hourly = TimerTrigger(interval_minutes=60)
+    nightly = TimerTrigger(cron="0 3 * * *")
+    three = START + 120  # 03:00 UTC
+    assert missed_fire(hourly, last=START, now=START + 3599) is None
+    assert missed_fire(hourly, last=START, now=START + 7 * 3600) == START + 3600
+    assert missed_fire(nightly, last=three - 1, now=three + 60) == three
+    assert missed_fire(nightly, last=three, now=three + 86_399) is None
+    assert missed_fire(nightly, last=three, now=three + 3 * 86_400 + 5) == three + 3 * 86_400
 
 
 async def test_an_event_entry_point_fires_on_other_agents_and_not_on_its_own(

@@ -28,6 +28,7 @@ __all__ = [
     "TimerTrigger",
     "TriggerConfig",
     "WebhookTrigger",
+    "missed_fire",
     "next_fire",
     "trigger_config",
     "trigger_problems",
@@ -62,6 +63,7 @@ class TimerTrigger(_Config):
     interval_seconds: float | None = Field(default=None, gt=0)
     interval_minutes: float | None = Field(default=None, gt=0)
     run_immediately: bool = False
+    catch_up: bool = False
 
     @field_validator("cron")
     @classmethod
@@ -137,6 +139,21 @@ def trigger_problems(ep: EntryPointSpec) -> list[str]:
             problems.append(f"entry point {ep.id!r} ({ep.trigger}): {field}: {message}")
         return problems
     return []
+
+
+def missed_fire(timer: TimerTrigger, last: float, now: float) -> float | None:
+    """The newest fire time in ``(last, now]`` that nobody fired, if any.
+
+    ``last`` is when the timer last started an execution (in any process).
+    """
+    interval = timer.interval
+    if interval is not None:
+        due = last + interval
+        return due if due <= now else None
+    assert timer.cron is not None
+    start = dt.datetime.fromtimestamp(now, tz=dt.UTC)
+    due = float(croniter(timer.cron, start).get_prev(float))
+    return due if last < due <= now else None
 
 
 def next_fire(timer: TimerTrigger, after: float) -> float:

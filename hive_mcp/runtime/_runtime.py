@@ -151,6 +151,7 @@ class AgentRuntime:
                 self._source_agent,
                 self._clock,
                 may_fire=self._holds_lease,
+                last_start=self._last_start,
             )
             for agent in self.catalog:
                 self.triggers.start(agent)
@@ -241,6 +242,11 @@ class AgentRuntime:
         except StoreError as exc:  # fire rather than lose a schedule to a busy store
             log.warning("timer lease %s not checked: %s", key, exc)
             return True
+
+    async def _last_start(self, agent: str, entry_point: str) -> ExecutionRecord | None:
+        store = self.journal.store
+        newest = await store.list_executions(agent=agent, entry_point=entry_point, limit=1)
+        return newest[0] if newest else None
 
     async def _source_agent(self, execution_id: str) -> str | None:
         if execution_id in self._agent_of:

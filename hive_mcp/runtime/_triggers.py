@@ -21,16 +21,25 @@ from hive_mcp.errors import HiveError
 from hive_mcp.events import Event, EventBus
 from hive_mcp.graph import Agent, EntryPointSpec, GraphSpec
 from hive_mcp.graph._state import RunState
-from hive_mcp.graph._triggers import EventTrigger, TimerTrigger, next_fire, trigger_config
-from hive_mcp.store import ExecutionStatus, Store
+from hive_mcp.graph._triggers import (
+    EventTrigger,
+    TimerTrigger,
+    missed_fire,
+    next_fire,
+    trigger_config,
+)
+from hive_mcp.store import ExecutionRecord, ExecutionStatus, Store
 
 __all__ = ["Clock", "SystemClock", "Triggers", "primary_memory"]
 
 log = logging.getLogger(__name__)
 
+_TIMER_KEY = "timer:"  # + entry point + ":" + the fire time it was due at
+
 Fire = Callable[[str, str, dict[str, Any], str | None], Awaitable[None]]
 SourceAgent = Callable[[str], Awaitable[str | None]]
 MayFire = Callable[[str], Awaitable[bool]]
+LastStart = Callable[[str, str], Awaitable[ExecutionRecord | None]]
 
 
 class Clock(Protocol):
@@ -66,6 +75,7 @@ class Triggers:
         source_agent: SourceAgent,
         clock: Clock,
         may_fire: MayFire | None = None,
+        last_start: LastStart | None = None,
     ) -> None:
         self._task_group = task_group
         self._bus = bus
@@ -73,6 +83,7 @@ class Triggers:
         self._source_agent = source_agent
         self._clock = clock
         self._may_fire = may_fire
+        self._last_start = last_start
         self._scopes: dict[str, anyio.CancelScope] = {}
         self.next_fire: dict[tuple[str, str], float] = {}
 
@@ -103,12 +114,17 @@ class Triggers:
     async def _timer(self, agent: str, ep: EntryPointSpec, timer: TimerTrigger) -> None:
         now = self._clock.now()
         due = now if timer.run_immediately else next_fire(timer, now)
+        if timer.catch_up and not timer.run_immediately and self._last_start is not None:
+            # A fire that fell while no process ran (the host was closed): once, now.
+            last = await self._last_start(agent, ep.id)
+            if last is not None and missed_fire(timer, _fired_at(last), now) is not None:
+                due = now
         while True:
             self.next_fire[(agent, ep.id)] = due
             await self._clock.sleep_until(due)
             # Servers sharing a store: the one holding the timer's lease fires it.
             if self._may_fire is None or await self._may_fire(f"timer:{agent}:{ep.id}"):
-                await self._safely(agent, ep, {}, f"timer:{ep.id}:{due:.3f}")
+                await self._safely(agent, ep, {}, f"{_TIMER_KEY}{ep.id}:{due:.3f}")
             # A late wake-up skips the missed fires rather than bursting.
             due = next_fire(timer, max(due, self._clock.now()))
 
@@ -150,6 +166,17 @@ async def primary_memory(store: Store, spec: GraphSpec, ep: EntryPointSpec) -> d
         memory = RunState.from_dict(checkpoint.state).root.view() if checkpoint else record.input
         return {k: memory[k] for k in wanted if k in memory}
     return {}
+
+
+def _fired_at(record: ExecutionRecord) -> float:
+    """The schedule time a timer started ``record`` for (its start time if started by hand)."""
+    key = record.idempotency_key or ""
+    if key.startswith(_TIMER_KEY):
+        try:
+            return float(key.rsplit(":", 1)[1])
+        except ValueError:
+            pass
+    return record.created_at
 
 
 def _describe(event: Event, agent: str | None) -> dict[str, Any]:

@@ -45,8 +45,9 @@ class Store(Protocol):
         statuses: Collection[ExecutionStatus] | None = None,
         limit: int = 100,
         parent: str | None = None,
+        entry_point: str | None = None,
     ) -> list[ExecutionRecord]:
-        """Return executions, newest first, filtered by agent, status and parent."""
+        """Return executions, newest first, filtered by agent, status, parent, entry point."""
 
     async def read_events(
         self,

@@ -255,6 +255,7 @@ class SQLiteStore(SharedTables):
         statuses: Collection[ExecutionStatus] | None = None,
         limit: int = 100,
         parent: str | None = None,
+        entry_point: str | None = None,
     ) -> list[ExecutionRecord]:
         """Return executions, newest first."""
         sql = "SELECT body FROM executions"
@@ -263,6 +264,9 @@ class SQLiteStore(SharedTables):
         if parent is not None:
             clauses.append("json_extract(body, '$.parent_id') = ?")
             params.append(parent)
+        if entry_point is not None:
+            clauses.append("json_extract(body, '$.entry_point') = ?")
+            params.append(entry_point)
         if agent is not None:
             clauses.append("agent = ?")
             params.append(agent)
