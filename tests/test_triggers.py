@@ -371,6 +371,13 @@ async def test_the_server_follows_agents_added_changed_and_removed_in_its_folder
             assert sync_agents(rt, server, load_catalog(folder)) == ["replaced agent inbox_copy"]
             assert sync_agents(rt, server, load_catalog(folder)) == []
 
+            steps = folder / "steps.py"  # an edited step takes effect in new executions
+            steps.write_text(steps.read_text().replace("subject.upper()", "subject.title()"))
+            replaced = sync_agents(rt, server, load_catalog(folder))
+            assert "replaced agent inbox_copy" in replaced
+            result = await call(client, "run_inbox_copy", subject="hi there")
+            assert result["output"] == {"handled": "Hi There"}
+
 
 def test_the_cli_runs_an_entry_point_with_its_fixed_input(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -25,6 +25,8 @@ class Agent:
 
     spec: GraphSpec
     source: Path | None = field(default=None)
+    code: frozenset[tuple[str, int, int]] = field(default=frozenset())
+    """The Python modules next to the file when it loaded: (path, mtime_ns, size)."""
 
     @property
     def name(self) -> str:

@@ -43,7 +43,19 @@ def load_agent(path: str | Path) -> Agent:
         spec = GraphSpec.model_validate(data)
     except pydantic.ValidationError as exc:
         raise AgentFileError(label, [_describe(err, data) for err in exc.errors()]) from None
-    return check_agent(Agent(spec=spec, source=path))
+    return check_agent(Agent(spec=spec, source=path, code=_local_code(path.parent)))
+
+
+def _local_code(folder: Path) -> frozenset[tuple[str, int, int]]:
+    """The ``*.py`` files function refs may import from ``folder``, with their versions."""
+    found = set()
+    for module in folder.glob("*.py"):
+        try:
+            stat = module.stat()
+        except OSError:
+            continue
+        found.add((module.name, stat.st_mtime_ns, stat.st_size))
+    return frozenset(found)
 
 
 def _parse(label: str, suffix: str, text: str) -> Any:

@@ -3,8 +3,10 @@
 ``serve`` looks at the agents folder every few seconds; when a file changed,
 it loads the folder again and brings the runtime and the ``run_<agent>``
 tools in line: new agents are served, changed ones replaced (running
-executions keep their version), removed ones stop taking new starts. A file
-that no longer loads keeps its agent as it was and says why on stderr.
+executions keep their version), removed ones stop taking new starts. An
+edited Python module beside an agent file replaces that agent too, with the
+module imported afresh. A file that no longer loads keeps its agent as it was
+and says why on stderr.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ def sync_agents(runtime: AgentRuntime, server: MCPServer, catalog: AgentCatalog)
         changes.append(f"removed agent {name}")
     for name, agent in catalog.agents.items():
         old = runtime.catalog.agents.get(name)
-        if old is not None and old.spec == agent.spec:
-            continue
+        if old is not None and old.spec == agent.spec and old.code == agent.code:
+            continue  # neither the file nor the Python modules beside it changed
         runtime.add_agent(agent, replace=True)
         if old is not None:
             server.remove_tool(f"run_{name}")

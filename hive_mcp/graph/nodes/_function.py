@@ -57,9 +57,11 @@ def _import(module_name: str, base_dir: Path | None, ref: str) -> ModuleType:
     if base_dir is not None:
         local = base_dir.joinpath(*module_name.split(".")).with_suffix(".py")
         if local.is_file():
-            # A unique name per folder keeps two agents' 'steps.py' apart.
-            digest = hashlib.sha1(str(local.resolve()).encode()).hexdigest()[:12]
-            unique = f"hive_mcp_agent_{digest}"
+            # A unique name per file and version keeps two agents' 'steps.py' apart,
+            # and has an edited file imported afresh when the agent reloads.
+            stat = local.stat()
+            version = f"{local.resolve()}:{stat.st_mtime_ns}:{stat.st_size}"
+            unique = f"hive_mcp_agent_{hashlib.sha1(version.encode()).hexdigest()[:12]}"
             if unique in sys.modules:
                 return sys.modules[unique]
             spec = importlib.util.spec_from_file_location(unique, local)
