@@ -186,6 +186,8 @@ async def test_the_summary_is_emailed_only_after_the_reviewer_approves_it(
     ]
     assert run.output["sent"] is True and run.output["reason"] is None
     assert run.output["message_id"] == str(message["Message-ID"])
+    (sent,) = run.tool_results("email.send_email")  # a step sends it, logged like a tool call
+    assert sent["is_error"] is False and run.output["message_id"] in sent["result"]
     assert run.record.path == ["prepare", "draft", "review", "send", "finish"]
     providers = {e.data["provider"] for e in run.events if e.type is EventType.NODE_LOOP_STARTED}
     assert providers == {"scripted (offline, no model)"}
@@ -218,7 +220,7 @@ async def test_a_rejection_ends_the_run_without_sending_anything(
     assert run.output["sent"] is False and run.output["message_id"] is None
     assert run.output["reason"] == reason
     assert "send" not in run.record.path and run.record.path[-1] == "finish"
-    assert run.tool_results("send_email") == []
+    assert run.tool_results("email.send_email") == []
 
 
 async def test_requested_changes_are_drafted_again_once_and_sent_after_approval(
@@ -294,7 +296,7 @@ async def test_missing_smtp_settings_are_reported_after_approval_and_nothing_is_
         run = await triage(journal, unconfigured, inbox, tmp_path, ["approve"])
 
     assert run.record.status is ExecutionStatus.COMPLETED, run.record.error
-    (attempt,) = run.tool_results("send_email")
+    (attempt,) = run.tool_results("email.send_email")
     assert attempt["is_error"] is True
     assert run.output["sent"] is False and run.output["message_id"] is None
     assert run.output["reason"].startswith("the email could not be sent: tool server 'email'")

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
+from hive_mcp.errors import ToolServerError
 from hive_mcp.events import EventType
 from hive_mcp.graph import GraphExecutor
 from hive_mcp.llm._scripted import ScriptedProvider, ScriptedTurn, call, say
@@ -92,6 +93,79 @@ async def test_a_node_uses_the_tools_of_a_server_started_on_first_use(
     assert results(provider)[0] == "echo: hi"
     assert {t.name for t in provider.requests[0].tools} == {"echo", "set_output", "load_data"}
     assert statuses(events) == [("faulty", "started")]
+
+
+async def echo_then_fail_once(ctx: Any) -> dict[str, Any]:
+    """A step that calls a tool, then fails on its first attempt (after the call)."""
+    said = await ctx.call_tool("faulty.echo", {"text": "once"})
+    if ctx.attempt == 1:
+        raise RuntimeError("lost after the call")
+    return {"x": said}
+
+
+async def test_a_step_calls_a_tool_once_even_when_it_is_retried_after_the_call(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox
+) -> None:
+    agent = build(
+        [
+            {
+                "id": "n",
+                "type": "function",
+                "function": "tests.test_toolbox:echo_then_fail_once",
+                "output_keys": ["x"],
+                "max_retries": 1,
+                "retry_backoff_seconds": 0,
+            }
+        ],
+        [],
+    )
+    ex = GraphExecutor(agent, journal, data_dir=tmp_path, toolbox=toolbox)
+    with anyio.fail_after(60):
+        record = await ex.run({})
+    events = await journal.read(record.id, limit=10_000)
+    assert record.status is ExecutionStatus.COMPLETED, record.error
+    assert record.output == {"x": "echo: once"}
+    assert [e.type for e in events].count(EventType.NODE_RETRYING) == 1
+    calls = [e.data for e in events if e.type is EventType.TOOL_CALL_COMPLETED]
+    assert calls == [  # logged like a model's call, and made once
+        {
+            "tool_call_id": calls[0]["tool_call_id"],
+            "name": "faulty.echo",
+            "is_error": False,
+            "result": "echo: once",
+        }
+    ]
+
+
+async def test_a_step_sees_a_failing_tool_as_a_tool_server_error_and_it_is_logged(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox
+) -> None:
+    agent = build(
+        [
+            {
+                "id": "n",
+                "type": "function",
+                "function": "tests.test_toolbox:call_ghost",
+                "output_keys": ["x"],
+            }
+        ],
+        [],
+    )
+    ex = GraphExecutor(agent, journal, data_dir=tmp_path, toolbox=toolbox)
+    with anyio.fail_after(60):
+        record = await ex.run({})
+    events = await journal.read(record.id, limit=10_000)
+    assert record.output is not None and "did not start" in record.output["x"]
+    [logged] = [e.data for e in events if e.type is EventType.TOOL_CALL_COMPLETED]
+    assert logged["is_error"] is True and logged["name"] == "ghost.anything"
+
+
+async def call_ghost(ctx: Any) -> dict[str, Any]:
+    try:
+        await ctx.call_tool("ghost.anything", {})
+    except ToolServerError as exc:
+        return {"x": str(exc)}
+    raise AssertionError("a server that never starts answered")
 
 
 async def test_a_server_that_crashes_mid_call_gives_a_tool_error_and_is_restarted(

@@ -2,7 +2,8 @@
 scripted policy that plays the model's part offline.
 
 The policy works for any repository: it calls the GitHub tools, builds the
-summary from what they returned, asks the reviewer, and sends the approved text.
+summary from what they returned, and asks the reviewer. Sending is a step
+(``send``), not the model: the approved text is emailed exactly as approved.
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ def prepare(repo: str, ctx: Any) -> dict[str, Any]:
     if ctx.memory.get("label"):
         query["labels"] = [ctx.memory["label"]]
     return {"query": query, "changes": None}
+
+
+async def send(repo: str, recipient: str, summary: str, ctx: Any) -> dict[str, Any]:
+    """Email the approved summary through the email tool server, exactly as approved."""
+    from hive_mcp.errors import ToolServerError
+
+    arguments = {"to": [recipient], "subject": f"Issue triage: {repo}", "body": summary}
+    try:
+        result = await ctx.call_tool("email.send_email", arguments)
+    except ToolServerError as exc:  # not started (settings missing), refused, or failed
+        return {"sent": False, "message_id": None, "problem": f"the email could not be sent: {exc}"}
+    return {"sent": True, "message_id": (_json(result) or {}).get("message_id"), "problem": None}
 
 
 def finish(ctx: Any) -> dict[str, Any]:
@@ -204,29 +217,10 @@ def _review(request: Any, inputs: dict[str, Any]) -> Any:
     return ScriptedTurn(tool_calls=outputs)
 
 
-def _send(request: Any, inputs: dict[str, Any]) -> Any:
-    from hive_mcp.llm._scripted import ScriptedTurn, call, say
-
-    result = _last(request, "send_email")
-    if result is None:
-        subject = f"Issue triage: {inputs['repo']}"
-        return call("send_email", to=[inputs["recipient"]], subject=subject, body=inputs["summary"])
-    if _last(request, "set_output") is not None:
-        return say("Sent." if _error(result) is None else "The email could not be sent.")
-    problem = _error(result)
-    if problem is not None:
-        outputs = {"sent": False, "problem": f"the email could not be sent: {problem}"}
-    else:
-        outputs = {"sent": True, "message_id": (_json(result) or {}).get("message_id")}
-    return ScriptedTurn(
-        tool_calls=[("set_output", {"key": k, "value": v}) for k, v in outputs.items()]
-    )
-
-
 def policy(request: Any) -> Any:
     """Answer each turn of each LLM node from what the conversation holds so far."""
     if request.purpose != "turn":
         return "ACCEPT" if request.purpose == "judge" else "Summary of the conversation so far."
-    steps = {"draft": _draft, "review": _review, "send": _send}
+    steps = {"draft": _draft, "review": _review}
     step = steps.get(request.node_id)
     return step(request, _inputs(request)) if step else None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hive_mcp.errors import ToolServerError
 from hive_mcp.events import EventType
 from hive_mcp.graph._spec import GraphSpec, NodeSpec
 from hive_mcp.llm import LLMProvider
@@ -41,7 +44,8 @@ class NodeContext:
     node's and agent's defaults); ``data_dir`` is the execution's folder;
     ``remote_tools`` resolves tool-server references like ``github.list_issues``;
     ``agents(server)`` is where other agents run (``None``: this process);
-    ``cancel_requested()`` tells a real cancel from a suspension (shutdown).
+    ``cancel_requested()`` tells a real cancel from a suspension (shutdown);
+    ``call_tool`` is how a function step uses a tool server.
     """
 
     execution_id: str
@@ -60,6 +64,35 @@ class NodeContext:
     remote_tools: Callable[[list[str]], Awaitable[list[RemoteTool]]]
     agents: Callable[[str | None], AgentGateway]
     cancel_requested: Callable[[], bool]
+
+    async def call_tool(self, ref: str, arguments: dict[str, Any]) -> str:
+        """Call the tool ``server.tool`` with ``arguments``; return its text.
+
+        Logged like a model's tool call (``tool_call_started`` and
+        ``tool_call_completed``), and recorded in the node's state: a node
+        resumed or retried after the call returns the recorded result instead
+        of calling again (an email is not sent twice). Raises
+        ``ToolServerError`` when the server fails or the tool answers with an
+        error; such calls are not recorded, so trying again calls again.
+        """
+        key = hashlib.sha256(json.dumps([ref, arguments], sort_keys=True).encode()).hexdigest()
+        state = await self.load_state() or {}
+        done: dict[str, str] = state.setdefault("tool_calls", {})
+        if key in done:
+            return done[key]
+        started = {"tool_call_id": f"step_{key[:12]}", "name": ref, "arguments": arguments}
+        self.emit(EventType.TOOL_CALL_STARTED, started)
+        ended = {"tool_call_id": started["tool_call_id"], "name": ref}
+        try:
+            [tool] = await self.remote_tools([ref])
+            result = await tool.call(arguments)
+        except ToolServerError as exc:
+            self.emit(EventType.TOOL_CALL_COMPLETED, ended | {"is_error": True, "result": str(exc)})
+            raise
+        self.emit(EventType.TOOL_CALL_COMPLETED, ended | {"is_error": False, "result": result})
+        done[key] = result
+        await self.save_state(json.dumps(state))
+        return result
 
 
 @dataclass(slots=True, kw_only=True)
