@@ -95,6 +95,18 @@ async def test_a_node_uses_the_tools_of_a_server_started_on_first_use(
     assert statuses(events) == [("faulty", "started")]
 
 
+async def run_step(
+    journal: Journal, tmp_path: Path, toolbox: Toolbox, step: str, **settings: Any
+) -> tuple[Any, list[Any]]:
+    """Run a one-node agent whose function step is ``step`` of this module."""
+    node = {"id": "n", "type": "function", "function": f"tests.test_toolbox:{step}"}
+    agent = build([{**node, "output_keys": ["x"], **settings}], [])
+    ex = GraphExecutor(agent, journal, data_dir=tmp_path, toolbox=toolbox)
+    with anyio.fail_after(60):
+        record = await ex.run({})
+    return record, await journal.read(record.id, limit=10_000)
+
+
 async def echo_then_fail_once(ctx: Any) -> dict[str, Any]:
     """A step that calls a tool, then fails on its first attempt (after the call)."""
     said = await ctx.call_tool("faulty.echo", {"text": "once"})
@@ -106,23 +118,9 @@ async def echo_then_fail_once(ctx: Any) -> dict[str, Any]:
 async def test_a_step_calls_a_tool_once_even_when_it_is_retried_after_the_call(
     journal: Journal, tmp_path: Path, toolbox: Toolbox
 ) -> None:
-    agent = build(
-        [
-            {
-                "id": "n",
-                "type": "function",
-                "function": "tests.test_toolbox:echo_then_fail_once",
-                "output_keys": ["x"],
-                "max_retries": 1,
-                "retry_backoff_seconds": 0,
-            }
-        ],
-        [],
+    record, events = await run_step(
+        journal, tmp_path, toolbox, "echo_then_fail_once", max_retries=1, retry_backoff_seconds=0
     )
-    ex = GraphExecutor(agent, journal, data_dir=tmp_path, toolbox=toolbox)
-    with anyio.fail_after(60):
-        record = await ex.run({})
-    events = await journal.read(record.id, limit=10_000)
     assert record.status is ExecutionStatus.COMPLETED, record.error
     assert record.output == {"x": "echo: once"}
     assert [e.type for e in events].count(EventType.NODE_RETRYING) == 1
@@ -140,21 +138,7 @@ async def test_a_step_calls_a_tool_once_even_when_it_is_retried_after_the_call(
 async def test_a_step_sees_a_failing_tool_as_a_tool_server_error_and_it_is_logged(
     journal: Journal, tmp_path: Path, toolbox: Toolbox
 ) -> None:
-    agent = build(
-        [
-            {
-                "id": "n",
-                "type": "function",
-                "function": "tests.test_toolbox:call_ghost",
-                "output_keys": ["x"],
-            }
-        ],
-        [],
-    )
-    ex = GraphExecutor(agent, journal, data_dir=tmp_path, toolbox=toolbox)
-    with anyio.fail_after(60):
-        record = await ex.run({})
-    events = await journal.read(record.id, limit=10_000)
+    record, events = await run_step(journal, tmp_path, toolbox, "call_ghost")
     assert record.output is not None and "did not start" in record.output["x"]
     [logged] = [e.data for e in events if e.type is EventType.TOOL_CALL_COMPLETED]
     assert logged["is_error"] is True and logged["name"] == "ghost.anything"
