@@ -19,6 +19,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from hive_mcp.store import SQLiteStore
 from tests.support import free_port
 from tests.test_mcp_server import call, follow
 
@@ -244,6 +245,50 @@ async def test_a_waiting_execution_survives_a_server_kill_and_resumes_on_input(
             await follow(client, started["execution_id"], "completed")
             final = await call(client, "get_execution", execution_id=started["execution_id"])
     assert final["output"]["reply"].endswith("(see kb-102)")
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_sigterm_stops_the_server_cleanly_and_releases_what_it_held(
+    tmp_path: Path, transport: str
+) -> None:
+    args = [sys.executable, "-m", "hive_mcp", "serve"]
+    if transport == "http":
+        args += ["--http", "--port", str(free_port())]
+    with subprocess.Popen(
+        args,
+        env=env_for(tmp_path) | {"HIVE_MCP_TOKEN": TOKEN},
+        stdin=subprocess.PIPE,  # a host keeps stdin open while it wants the server
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            with anyio.from_thread.start_blocking_portal() as portal:
+                assert len(portal.call(runtimes_of, tmp_path, 1)) == 1  # up and registered
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, err
+    assert "SIGTERM received, stopping" in err
+    with anyio.from_thread.start_blocking_portal() as portal:
+        assert portal.call(runtimes_of, tmp_path, 0) == []  # gone: nobody waits for it to die
+
+
+async def runtimes_of(home: Path, count: int) -> list[Any]:
+    """The runtimes recorded in ``home``'s store, once there are ``count`` (10 s at most)."""
+    with anyio.fail_after(10):
+        while True:
+            if (home / "store.db").exists():
+                store = SQLiteStore(home / "store.db")
+                try:
+                    found = await store.list_runtimes()
+                finally:
+                    await store.close()
+                if len(found) == count:
+                    return found
+            await anyio.sleep(0.05)
 
 
 def test_the_demo_runs_the_server_end_to_end(tmp_path: Path) -> None:

@@ -5,14 +5,22 @@ stderr, and the SDK points file descriptor 1 at stderr while it serves.
 Over HTTP the MCP endpoint is ``/mcp`` and ``/health`` answers without
 auth; on an address other than loopback a bearer token is required, and
 DNS-rebinding protection stays on.
+
+SIGTERM (how MCP hosts, systemd and Docker stop a server) and Ctrl-C stop it
+cleanly: HTTP requests in flight get a few seconds, executions are suspended
+where they are (resumed on the next start), the server's leases are released.
+A second signal cuts the wait short. uvicorn's own signal handling is off: it
+re-raises the signal after its shutdown, which would kill the process before
+the runtime could suspend its executions.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 import uvicorn
@@ -106,6 +114,7 @@ async def serve(
     store = SQLiteStore(settings.store_path)
     try:
         async with (
+            _signals() as signals,  # from the start: a stop while starting is kept for later
             Journal(store) as journal,
             Toolbox(settings.tool_servers()) as toolbox,
             AgentRuntime(
@@ -129,15 +138,63 @@ async def serve(
                 if http:
                     app = http_app(server, runtime, host=host, token=token)
                     config = uvicorn.Config(
-                        app, host=host, port=port, log_level="warning", lifespan="on"
+                        app,
+                        host=host,
+                        port=port,
+                        log_level="warning",
+                        lifespan="on",
+                        timeout_graceful_shutdown=5,  # long-polls end; executions resume later
                     )
+                    web = _Uvicorn(config)
+                    tg.start_soon(_stop_on_signals, signals, web.stop, tg.cancel_scope.cancel)
                     print_err(f"hive-mcp serving MCP on http://{host}:{port}/mcp (health: /health)")
-                    await uvicorn.Server(config).serve()
+                    await web.serve()
                 else:
+                    cancel = tg.cancel_scope.cancel
+                    tg.start_soon(_stop_on_signals, signals, cancel, cancel)
                     await server.run_stdio_async()
                 tg.cancel_scope.cancel()
     finally:
         await store.close()
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its signal handlers (``serve`` has its own, see the module doc)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        self.should_exit = True
+
+
+@contextlib.asynccontextmanager
+async def _signals() -> AsyncIterator[AsyncIterator[int]]:
+    """SIGTERM and SIGINT as they arrive (none on Windows: Ctrl-C stays KeyboardInterrupt)."""
+    if sys.platform == "win32":
+        yield _never()
+        return
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+        yield received
+
+
+async def _never() -> AsyncIterator[int]:
+    await anyio.sleep_forever()
+    yield 0  # pragma: no cover
+
+
+async def _stop_on_signals(
+    signals: AsyncIterator[int], stop: Callable[[], None], now: Callable[[], None]
+) -> None:
+    """On the first signal call ``stop``; on a second one, ``now``."""
+    async for signum in signals:
+        print_err(
+            f"hive-mcp: {signal.Signals(signum).name} received, stopping; running "
+            "executions are suspended and resume when a server starts again"
+        )
+        stop()
+        stop = now
 
 
 def print_err(text: str) -> None:
