@@ -57,6 +57,34 @@ def test_an_entry_point_naming_an_unknown_node_is_refused() -> None:
     ]
 
 
+def test_an_input_key_nothing_provides_is_refused_as_a_likely_typo() -> None:
+    problems = problems_of(
+        [node("greet", ["name"], ["greeting"]), node("count", ["greting"], ["length"])],
+        [edge("greet", "count")],
+        input_schema={"type": "object", "properties": {"name": {"type": "string"}}},
+    )
+    assert problems == [
+        "node 'count' reads input keys ['greting'], which no node outputs and the input does "
+        "not declare; fix the name, or add the key to an output_keys or input_schema "
+        "(known keys: ['greeting', 'length', 'name'])"
+    ]
+
+
+def test_input_keys_given_by_an_entry_point_or_an_edge_mapping_are_provided() -> None:
+    build(
+        [node("a", ["x"], ["y"]), node("side", ["topic"], ["y2"]), node("b", ["z", "fixed"])],
+        [edge("a", "b", input_mapping={"z": "y"}), edge("side", "b")],
+        entry_points=[
+            {"id": "hook", "trigger": "webhook", "entry_node": "side"},
+            {
+                "id": "tick",
+                "trigger": "timer",
+                "config": {"interval_seconds": 60, "input": {"fixed": 1}},
+            },
+        ],
+    )
+
+
 def test_unreachable_nodes_are_refused() -> None:
     problems = problems_of(
         [node("a"), node("island"), node("b")], [edge("a", "b"), edge("island", "b")]

@@ -42,7 +42,31 @@ def find_problems(agent: Agent) -> list[str]:
     problems += _check_edges(spec, known)
     problems += goal_problems(spec)
     if not any("unknown node" in p or "must be unique" in p for p in problems):
+        problems += _check_inputs(spec)
         problems += _check_shape(agent)
+    return problems
+
+
+def _check_inputs(spec: GraphSpec) -> list[str]:
+    """Input keys nothing provides: no node writes them and no way of starting gives them."""
+    provided = {k for n in spec.nodes for k in n.output_keys}
+    provided |= set(spec.effective_input_schema().get("properties", {}))
+    starts = [spec.entry_node, *(ep.entry_node or spec.entry_node for ep in spec.entry_points)]
+    for node_id in starts:
+        provided |= set(spec.node(node_id).input_keys)  # given by whoever starts there
+    for ep in spec.entry_points:
+        fixed = ep.config.get("input")
+        provided |= set(fixed) if isinstance(fixed, dict) else set()
+    problems = []
+    for node in spec.nodes:
+        mapped = {k for e in spec.edges if e.target == node.id for k in e.input_mapping}
+        missing = [k for k in node.input_keys if k not in provided | mapped]
+        if missing:
+            problems.append(
+                f"node {node.id!r} reads input keys {missing}, which no node outputs and the "
+                f"input does not declare; fix the name, or add the key to an output_keys or "
+                f"input_schema (known keys: {sorted(provided)})"
+            )
     return problems
 
 
