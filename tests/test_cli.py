@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hive_mcp import __version__
 from hive_mcp.cli._main import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,6 +107,28 @@ def test_user_mistakes_exit_2_with_a_message_and_no_traceback(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_a_missing_agents_folder_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HIVE_MCP_AGENTS", str(tmp_path / "nowhere"))
+    assert main(["agents"]) == 2
+    err = capsys.readouterr().err
+    assert f"the agents folder {tmp_path / 'nowhere'} does not exist" in err
+    assert "point HIVE_MCP_AGENTS at a folder" in err
+
+
+def test_version_and_help_say_what_they_should(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hive-mcp {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "$HIVE_MCP_AGENTS" in text and "$HIVE_MCP_HOME" in text
+    assert "3 waiting for input (parked)" in text
 
 
 def test_a_corrupt_store_is_reported_clearly_and_left_alone(

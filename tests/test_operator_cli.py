@@ -111,6 +111,7 @@ def test_executions_lists_newest_first_and_filters_by_agent_and_status(
     assert lines[0].startswith(parked) and "waiting_for_input" in lines[0]
     assert f"asks: {QUESTION}" in lines[0]
     assert "text_report" in lines[1] and "completed" in lines[1]
+    assert 'output: {"result": {' in lines[1] and lines[1].endswith("…")  # a glimpse, clipped
 
     assert main(["executions", "--status", "completed", "failed", "--json"]) == 0
     [done] = json.loads(capsys.readouterr().out)
@@ -343,7 +344,8 @@ async def test_input_and_cancel_reach_a_real_http_server_through_the_command_que
             assert await cli("events", asked["execution_id"], "--follow") == 0
             lines = capsys.readouterr().out.splitlines()
             assert f"✉ answer: {answer}" in "\n".join(lines)
-            assert lines[-1].endswith("■ completed")  # --follow ended with the execution
+            assert lines[-2].endswith("■ completed")  # --follow ended with the execution
+            assert lines[-1].strip().startswith('output: {"reply": "Hi Ada, about')
 
             assert await cli("cancel", dropped["execution_id"]) == 0
             assert capsys.readouterr().out == "cancelled\n"

@@ -20,11 +20,12 @@ from typing import Any
 
 import anyio
 
+from hive_mcp import __version__
 from hive_mcp.cli._ops import add_commands
 from hive_mcp.cli._render import render_goal, render_report
 from hive_mcp.cli._session import announce, resume_session, run_session, session_executor
 from hive_mcp.config import Settings
-from hive_mcp.errors import AgentFileError, HiveError, InputError
+from hive_mcp.errors import AgentFileError, HiveError, InputError, UsageError
 from hive_mcp.graph import (
     AgentCatalog,
     GraphExecutor,
@@ -85,8 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hive-mcp",
         description="Run agent graphs; expose them to MCP hosts as tools.",
+        epilog=(
+            "Agents are read from $HIVE_MCP_AGENTS (default ./graph, else the bundled "
+            "examples); executions are kept in $HIVE_MCP_HOME (default: the per-user data "
+            "folder, such as ~/.local/share/hive-mcp). Exit status: 0 done, 1 the run "
+            "failed, 2 a usage or input error, 3 waiting for input (parked), 130 interrupted."
+        ),
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    parser.add_argument("--version", action="version", version=f"hive-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check agent files and report problems")
@@ -197,7 +205,13 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _agents(args: argparse.Namespace) -> int:
-    catalog = _catalog()
+    settings = Settings.load()
+    if not settings.agents_dir.is_dir():
+        raise UsageError(
+            f"the agents folder {settings.agents_dir} does not exist; point HIVE_MCP_AGENTS "
+            "at a folder of agent files (or create it)"
+        )
+    catalog = _catalog(settings)
     rows = [a.describe() | {"source": a.label} for a in catalog]
     if args.json:
         print(json.dumps(rows, indent=2))

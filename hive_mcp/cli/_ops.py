@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 
 import anyio
 
-from hive_mcp.cli._render import describe
+from hive_mcp.cli._render import clip, describe
 from hive_mcp.cli._session import EXIT_INTERRUPTED, resume_session
 from hive_mcp.config import Settings
 from hive_mcp.errors import UnknownExecutionError, UsageError
-from hive_mcp.events import Event
+from hive_mcp.events import Event, EventType
 from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import (
     AgentRuntime,
@@ -126,13 +126,16 @@ def _executions(args: argparse.Namespace) -> int:
 
 
 def _note(record: ExecutionRecord) -> str:
+    via = f"[{record.entry_point}] " if record.entry_point else ""
     if record.waiting_for_input:
-        return _one_line(f"asks: {record.waiting_for_input.get('prompt', '')}")
+        return via + clip(f"asks: {record.waiting_for_input.get('prompt', '')}", 80)
     if record.error:
-        return _one_line(f"error: {record.error}")
+        return via + clip(f"error: {record.error}", 80)
     if record.parent_id:
-        return f"called by {record.parent_id}"
-    return ""
+        return via + f"called by {record.parent_id}"
+    if record.output is not None:
+        return via + clip(f"output: {json.dumps(record.output, ensure_ascii=False)}", 80)
+    return via.rstrip()
 
 
 def _events(args: argparse.Namespace) -> int:
@@ -174,6 +177,9 @@ def _print_event(event: Event, *, as_json: bool) -> None:
     line = describe(event)
     if line is not None:
         print(f"{event.seq:>5} {line}", flush=True)
+    if event.type is EventType.EXECUTION_COMPLETED:
+        output = json.dumps(event.data.get("output"), ensure_ascii=False)
+        print(f"{'':>5}   output: {clip(output, 400)}", flush=True)
 
 
 # -- acting --------------------------------------------------------------
@@ -363,11 +369,6 @@ def _days(text: str) -> float:
     if not value > 0:
         raise UsageError(f"--older-than must be a number of days above 0, not {text!r}")
     return value
-
-
-def _one_line(text: str, width: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _when(timestamp: float) -> str:

@@ -8,7 +8,14 @@ from typing import TextIO
 from hive_mcp.events import Event, EventType
 from hive_mcp.runtime import ExecutionReport, GoalProgress
 
-__all__ = ["ProgressPrinter", "describe", "render_goal", "render_report"]
+__all__ = ["ProgressPrinter", "clip", "describe", "render_goal", "render_report"]
+
+
+def clip(value: object, width: int) -> str:
+    """``value`` as one line of at most ``width`` characters, with "…" when cut."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
 
 _QUIET = frozenset(
     {
@@ -65,12 +72,12 @@ _FORMATS: dict[EventType, Callable[[Event], str]] = {
     ),
     EventType.NODE_LOOP_ITERATION: lambda e: f"    turn {e.data.get('iteration')}",
     EventType.TOOL_CALL_STARTED: lambda e: (
-        f"    ⚙ {e.data.get('name')}({str(e.data.get('arguments'))[:80]})"
+        f"    ⚙ {e.data.get('name')}({clip(e.data.get('arguments'), 80)})"
     ),
     EventType.TOOL_CALL_COMPLETED: lambda e: (
-        f"    ✗ {e.data.get('name')}: {str(e.data.get('result'))[:120]}"
+        f"    ✗ {e.data.get('name')}: {clip(e.data.get('result'), 120)}"
         if e.data.get("is_error")
-        else f"    ↳ {str(e.data.get('result'))[:100]}"
+        else f"    ↳ {clip(e.data.get('result'), 100)}"
     ),
     EventType.JUDGE_VERDICT: lambda e: (
         f"    verdict {e.data.get('verdict')}"
@@ -169,8 +176,8 @@ def render_report(report: ExecutionReport, *, node: str | None = None, steps: bo
             for call in step.tool_calls:
                 mark = "✗" if call.get("is_error") else "⚙"
                 lines.append(
-                    f"      {mark} {call.get('name')}({str(call.get('arguments'))[:80]})"
-                    f" → {str(call.get('result', ''))[:80]}"
+                    f"      {mark} {call.get('name')}({clip(call.get('arguments'), 80)})"
+                    f" → {clip(call.get('result', ''), 80)}"
                 )
     return "\n".join(lines)
 
