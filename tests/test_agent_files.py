@@ -117,7 +117,14 @@ def test_field_mistakes_name_the_node_and_the_field(tmp_path: Path) -> None:
         load_agent(write_agent(tmp_path, text))
     assert info.value.problems == [
         "nodes[0] ('hello').max_retries: Input should be greater than or equal to 0",
-        "nodes[0] ('hello').ouput_keys: unknown field; check its spelling or remove it",
+        "nodes[0] ('hello').ouput_keys: unknown field; did you mean 'output_keys'?",
+    ]
+    text = MINIMAL + "mcpServer: {}\nzebra: 1\n"
+    with pytest.raises(AgentFileError) as info:
+        load_agent(write_agent(tmp_path, text))
+    assert info.value.problems == [
+        "mcpServer: unknown field; did you mean 'mcpServers'?",
+        "zebra: unknown field; check its spelling or remove it",
     ]
 
 

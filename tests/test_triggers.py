@@ -431,6 +431,7 @@ def test_the_agents_command_says_how_each_agent_starts(
     assert main(["agents"]) == 0
     out = capsys.readouterr().out
     assert "starts by webhook 'signed': POST /hooks/inbox/signed (HMAC-signed)" in out
+    assert "POST /hooks/inbox/open (the server's bearer token if it has one, else open)" in out
     assert "starts by timer 'minutely': every 60 s" in out
     assert "starts by timer 'nightly': cron 0 3 * * * (UTC)" in out
     assert "starts by event 'on_completed': on execution_completed" in out

@@ -232,7 +232,11 @@ def _agents(args: argparse.Namespace) -> int:
 def _schedule(agent: str, ep: dict[str, Any]) -> str:
     config = ep["config"]
     if ep["trigger"] == "webhook":
-        signed = "HMAC-signed" if config.get("signed") else "bearer token or open"
+        signed = (
+            "HMAC-signed"
+            if config.get("signed")
+            else "the server's bearer token if it has one, else open"
+        )
         return f": POST /hooks/{agent}/{ep['id']} ({signed})"
     if ep["trigger"] == "timer":
         every = (

@@ -7,7 +7,9 @@ A folder of agents holds agent files directly (``name.yaml``, ``.yml``,
 
 from __future__ import annotations
 
+import difflib
 import json
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,10 +100,33 @@ def _describe(err: Any, data: dict[str, Any]) -> str:
             current = current.get(item) if isinstance(current, dict) else None
     where = "".join(parts) or "top level"
     if err["type"] == "extra_forbidden":
-        return f"{where}: unknown field; check its spelling or remove it"
+        near = difflib.get_close_matches(str(err["loc"][-1]), _fields_at(err["loc"][:-1]), n=1)
+        hint = f"did you mean {near[0]!r}?" if near else "check its spelling or remove it"
+        return f"{where}: unknown field; {hint}"
     if err["type"] == "missing":
         return f"{where}: required field is missing"
     return f"{where}: {err['msg']}"
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names the agent-file model accepts at ``loc`` (``[]`` when unknown)."""
+    model: Any = GraphSpec
+    for item in loc:
+        if isinstance(item, int):
+            continue  # an item of a list: same model
+        if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+            return []
+        by_name = {f.alias or n: f for n, f in model.model_fields.items()}
+        info = by_name.get(str(item))
+        if info is None:
+            return []
+        model = info.annotation
+        while typing.get_origin(model) is not None:  # list[X], X | None, ...
+            inner = [a for a in typing.get_args(model) if a is not type(None)]
+            model = inner[-1] if inner else None
+    if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
 
 
 def discover_agent_files(folder: str | Path) -> list[Path]:

@@ -11,7 +11,6 @@ and says why on stderr.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from hive_mcp.server._run_tool import run_tool
 
 __all__ = ["announce_changes", "sync_agents", "watch_agents"]
 
-log = logging.getLogger(__name__)
 _WATCHED = {".yaml", ".yml", ".json", ".py"}
 
 
@@ -95,7 +93,7 @@ async def watch_agents(
         seen = now
         catalog = load_catalog(folder)
         for error in catalog.errors:
-            log.warning("agent file not loaded: %s", error)
+            print(f"hive-mcp: agent file not loaded: {error}", file=sys.stderr, flush=True)
         changes = sync_agents(runtime, server, catalog)
         for line in changes:
             print(f"hive-mcp: {line}", file=sys.stderr, flush=True)

@@ -53,6 +53,12 @@ def resolve_callable(ref: str, base_dir: Path | None = None) -> Callable[..., An
     return target  # type: ignore[no-any-return]
 
 
+def _why(exc: Exception) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"{exc.msg} (line {exc.lineno}, column {exc.offset})"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _import(module_name: str, base_dir: Path | None, ref: str) -> ModuleType:
     if base_dir is not None:
         local = base_dir.joinpath(*module_name.split(".")).with_suffix(".py")
@@ -72,7 +78,8 @@ def _import(module_name: str, base_dir: Path | None, ref: str) -> ModuleType:
                 spec.loader.exec_module(module)
             except Exception as exc:
                 del sys.modules[unique]
-                raise UsageError(f"function {ref!r}: importing {local} failed: {exc!r}") from exc
+                why = _why(exc)
+                raise UsageError(f"function {ref!r}: importing {local} failed: {why}") from exc
             return module
     try:
         return importlib.import_module(module_name)
