@@ -605,3 +605,14 @@ async def test_token_usage_of_the_loop_adds_up_on_the_execution(
     steps = of(events, EventType.JUDGE_VERDICT)
     assert record.input_tokens == sum(s["input_tokens"] for s in steps) > 0
     assert record.output_tokens == sum(s["output_tokens"] for s in steps) > 0
+
+
+async def test_the_offline_provider_a_server_uses_does_not_keep_every_request() -> None:
+    from hive_mcp.llm._resolve import resolve_provider
+
+    provider = resolve_provider(None, policy=lambda request: "hello", agent="a")
+    assert isinstance(provider, ScriptedProvider)
+    request = LLMRequest(model="scripted", messages=[])
+    answers = [event async for event in provider.stream(request)]
+    assert answers  # it answered, and a long-running server keeps nothing of it
+    assert provider.requests == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,8 +11,17 @@ import anyio.lowlevel
 import pytest
 
 from hive_mcp.errors import StoreError
-from hive_mcp.events import EventType
-from hive_mcp.store import SCHEMA_VERSION, ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
+from hive_mcp.events import Event, EventType
+from hive_mcp.store import (
+    SCHEMA_VERSION,
+    Checkpoint,
+    ExecutionRecord,
+    ExecutionStatus,
+    Journal,
+    NodeState,
+    SQLiteStore,
+    WriteBatch,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -113,6 +123,43 @@ async def test_a_checkpoint_and_its_event_are_stored_together(journal: Journal) 
     events = await journal.read("a")
     assert events[-1].type is EventType.CHECKPOINT_WRITTEN
     assert events[-1].seq == checkpoint.event_seq == 2
+
+
+async def test_a_large_batch_is_written_in_parts_that_keep_each_execution_whole(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    parts: list[WriteBatch] = []
+    write_part = store._write
+
+    async def spy(part: WriteBatch) -> None:
+        parts.append(part)
+        await write_part(part)
+
+    store._write = spy  # type: ignore[method-assign]
+    batch = WriteBatch()
+    for n in range(40):  # 40 executions x 22 rows, and a 10 KB conversation each
+        eid = f"e{n}"
+        batch.executions.append(ExecutionRecord(id=eid, agent="t"))
+        batch.events += [
+            Event(execution_id=eid, seq=s, type=EventType.CUSTOM) for s in range(1, 21)
+        ]
+        batch.checkpoints.append(Checkpoint(execution_id=eid, event_seq=20, state={"n": n}))
+        batch.node_states.append(NodeState(eid, "loop#1", json.dumps({"text": "x" * 10_000})))
+    await store.write(batch)
+
+    assert len(parts) > 1
+    owners = [{e.execution_id for e in part.events} for part in parts]
+    assert sum(len(o) for o in owners) == 40  # no execution split across two parts
+    for part, ids in zip(parts, owners, strict=True):
+        assert {c.execution_id for c in part.checkpoints} == ids
+        assert {r.id for r in part.executions} == ids
+        assert {s.execution_id for s in part.node_states} == ids
+    for n in range(40):
+        assert [e.seq for e in await store.read_events(f"e{n}")] == list(range(1, 21))
+        checkpoint = await store.last_checkpoint(f"e{n}")
+        assert checkpoint is not None and checkpoint.state == {"n": n}
+    await store.close()
 
 
 async def test_the_log_survives_reopening_and_numbering_continues(tmp_path: Path) -> None:

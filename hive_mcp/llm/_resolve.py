@@ -41,7 +41,7 @@ def resolve_provider(
                 "'model' (like openai/gpt-4o-mini) in defaults or on the node, or add "
                 "'scripted_policy: module:callable' for offline runs"
             )
-        return ScriptedProvider(policy)
+        return ScriptedProvider(policy, keep_requests=False)
     if model.startswith("replay:"):
         from hive_mcp.llm._cassette import ReplayProvider
 

@@ -59,9 +59,16 @@ class ScriptedProvider:
 
     offline = True
 
-    def __init__(self, policy: Policy, *, label: str = "scripted (offline, no model)") -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        label: str = "scripted (offline, no model)",
+        keep_requests: bool = True,
+    ) -> None:
         self._policy = policy
         self.label = label
+        self.keep_requests = keep_requests  # tests read them; a server must not hoard them
         self.requests: list[LLMRequest] = []
 
     @classmethod
@@ -84,7 +91,8 @@ class ScriptedProvider:
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
         """Play the policy's answer as a stream: words, then tool calls, then finish."""
-        self.requests.append(request)
+        if self.keep_requests:
+            self.requests.append(request)
         answer = self._policy(request)
         if answer is None:
             raise ProviderError(

@@ -39,6 +39,7 @@ from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._app import build_server, notify_resource_updates, request_state_key
 from hive_mcp.server._auth import ASGIApp, BearerAuth
+from hive_mcp.server._gc import collect_periodically, tune_for_serving
 from hive_mcp.server._reload import watch_agents
 from hive_mcp.server._webhooks import webhook_route
 from hive_mcp.store import Journal, SQLiteStore
@@ -126,6 +127,7 @@ async def serve(
                 retention=settings.retention,  # prunes on start, then hourly
             ) as runtime,
         ):
+            tune_for_serving()  # start-up is done, no execution runs yet: see _gc.py
             if resume:
                 await runtime.resume_unfinished()
             updates = InMemorySubscriptionBus()
@@ -133,6 +135,7 @@ async def serve(
                 runtime, state_key=request_state_key(settings.home), subscriptions=updates
             )
             async with anyio.create_task_group() as tg:
+                tg.start_soon(collect_periodically)
                 tg.start_soon(notify_resource_updates, runtime, updates)
                 tg.start_soon(watch_agents, runtime, server, settings.agents_dir, updates)
                 if http:
