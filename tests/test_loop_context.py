@@ -13,6 +13,7 @@ from hive_mcp.llm import LLMRequest, Message
 from hive_mcp.llm._scripted import ScriptedProvider, ScriptedTurn, call, say
 from hive_mcp.loop import LoopState, compact_if_needed, estimate_tokens, load_data, spill
 from hive_mcp.loop._compaction import PRUNED
+from hive_mcp.loop._state import SavedMessages
 from hive_mcp.loop._tools import ToolError
 from hive_mcp.store import ExecutionStatus, Journal
 from tests.test_event_loop import llm, of, run, tool_results
@@ -208,3 +209,20 @@ async def test_compaction_reports_start_and_end_as_status_events(
 def test_token_estimate_counts_content_and_tool_arguments() -> None:
     messages = [Message(role="user", content="x" * 40)]
     assert estimate_tokens(messages) == 10
+
+
+def test_the_saved_conversation_always_equals_a_fresh_serialisation() -> None:
+    saved = SavedMessages()
+    messages = [Message(role="system", content="s"), Message(role="user", content="u")]
+
+    def fresh() -> str:
+        return ",".join(m.model_dump_json() for m in messages)
+
+    assert saved.json(messages) == fresh()
+    messages.append(Message(role="assistant", content="a"))  # a turn: appended
+    assert saved.json(messages) == fresh()
+    messages[1] = messages[1].model_copy(update={"content": "pruned"})  # compaction's prune
+    assert saved.json(messages) == fresh()
+    messages[1:] = [Message(role="user", content="summary")]  # compaction's summary
+    assert saved.json(messages) == fresh()
+    assert saved.chars == len(fresh()) - (len(messages) - 1)  # the JSON, without the commas

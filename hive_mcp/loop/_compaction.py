@@ -10,8 +10,6 @@ call them again. Start and end are reported as ``status`` events.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hive_mcp.errors import LLMError
 from hive_mcp.events import emit_status
 from hive_mcp.llm import LLMProvider, LLMRequest, Message, TextDelta
@@ -26,12 +24,9 @@ def _chars(m: Message) -> int:
     return len(m.content) + sum(len(c.arguments) + len(c.name) for c in m.tool_calls)
 
 
-def estimate_tokens(messages: list[Message], size: Callable[[Message], int] = _chars) -> int:
-    """A provider-free estimate: about four characters per token.
-
-    ``size`` may be a cheaper, cached measure of a message (its JSON length).
-    """
-    return sum(map(size, messages)) // 4
+def estimate_tokens(messages: list[Message]) -> int:
+    """A provider-free estimate: about four characters per token."""
+    return sum(map(_chars, messages)) // 4
 
 
 def _cut(messages: list[Message], keep_recent: int) -> int:
@@ -77,11 +72,15 @@ async def compact_if_needed(
     context_tokens: int,
     threshold: float,
     keep_recent: int,
-    size: Callable[[Message], int] = _chars,
+    tokens: int | None = None,
 ) -> str | None:
-    """Compact when over ``threshold`` of the window; return the tier that got it under."""
+    """Compact when over ``threshold`` of the window; return the tier that got it under.
+
+    ``tokens`` is the caller's cheap estimate of the conversation's size (the
+    loop knows its JSON length); without it the messages are measured.
+    """
     budget = int(context_tokens * threshold)
-    if estimate_tokens(state.messages, size) <= budget:
+    if (tokens if tokens is not None else estimate_tokens(state.messages)) <= budget:
         return None
     before = estimate_tokens(state.messages)
     emit_status("compaction", "started", {"tokens": before, "budget": budget})

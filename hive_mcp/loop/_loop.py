@@ -39,7 +39,7 @@ from hive_mcp.loop._config import LoopConfig, LoopIO, LoopOutcome
 from hive_mcp.loop._judges import JudgeInput, Judgement, Verdict
 from hive_mcp.loop._spill import load_data, spill
 from hive_mcp.loop._stall import check_stall
-from hive_mcp.loop._state import LoopState, PendingInput
+from hive_mcp.loop._state import LoopState, PendingInput, SavedMessages
 from hive_mcp.loop._tools import Tool, ToolError, render_result
 
 __all__ = ["EventLoop"]
@@ -54,7 +54,7 @@ class EventLoop:
         self.config = config
         self.io = io
         self._tools: dict[str, Tool] = {t.name: t for t in config.tools}
-        self._json: dict[int, tuple[Message, str]] = {}
+        self._saved = SavedMessages()
         self._specs = [t.spec for t in config.tools] + builtin_specs(config)
 
     # -- the loop --------------------------------------------------------
@@ -99,20 +99,9 @@ class EventLoop:
             ]
         )
 
-    def _message_json(self, message: Message) -> str:
-        # Messages are never changed once appended (compaction replaces them
-        # with new objects), so each is serialised once, not on every save.
-        cached = self._json.get(id(message))
-        if cached is None or cached[0] is not message:
-            cached = self._json[id(message)] = (message, message.model_dump_json())
-        return cached[1]
-
     async def _save(self, state: LoopState) -> None:
         rest = state.model_dump_json(exclude={"messages"})
-        messages = ",".join(self._message_json(m) for m in state.messages)
-        if len(self._json) > 2 * len(state.messages) + 16:
-            live = {id(m) for m in state.messages}
-            self._json = {k: v for k, v in self._json.items() if k in live}
+        messages = self._saved.json(state.messages)
         await self.io.save_state(f'{{"messages":[{messages}],{rest[1:]}')
 
     async def _loop(self, state: LoopState) -> LoopOutcome:
@@ -142,9 +131,10 @@ class EventLoop:
                     continue
                 state.iteration += 1
                 self.io.emit(EventType.NODE_LOOP_ITERATION, {"iteration": state.iteration})
+                self._saved.update(state.messages)
                 await compact_if_needed(
                     state,
-                    size=lambda m: len(self._message_json(m)),
+                    tokens=self._saved.chars // 4,
                     provider=self.io.provider,
                     model=cfg.model,
                     execution_id=self.io.execution_id,
@@ -292,7 +282,11 @@ class EventLoop:
         return None
 
     async def _run_tools(self, state: LoopState, calls: list[ToolCall]) -> list[dict[str, Any]]:
-        done = {m.tool_call_id for m in state.messages if m.role == "tool"}
+        done = set()  # answered before a restart: the results after the model's turn
+        for m in reversed(state.messages):
+            if m.role != "tool":
+                break
+            done.add(m.tool_call_id)
         todo = [c for c in calls if c.id not in done]
         steps: dict[str, dict[str, Any]] = {}
         limiter = anyio.CapacityLimiter(self.config.max_parallel_tools)

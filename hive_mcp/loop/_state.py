@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from hive_mcp.llm import Message
 
-__all__ = ["LoopState", "PendingInput"]
+__all__ = ["LoopState", "PendingInput", "SavedMessages"]
 
 
 class PendingInput(BaseModel):
@@ -35,3 +36,36 @@ class LoopState(BaseModel):
     tool_history: list[str] = Field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+class SavedMessages:
+    """The conversation as JSON, each message serialised once.
+
+    A save after every tool result used to serialise (or look up) every
+    message of the conversation again: quadratic in its length, and the most
+    time a busy loop spent. Messages are only appended; compaction replaces
+    message objects, which the identity check on the prefix notices (it then
+    starts over). ``chars`` is the JSON length of the conversation, the
+    compaction check's cheap size.
+    """
+
+    def __init__(self) -> None:
+        self._messages: list[Message] = []
+        self._parts: list[str] = []
+        self.chars = 0
+
+    def update(self, messages: list[Message]) -> None:
+        """Serialise what was appended since the last call."""
+        known = self._messages
+        if len(known) > len(messages) or not all(map(operator.is_, known, messages)):
+            self._messages, self._parts, self.chars = [], [], 0
+        for message in messages[len(self._messages) :]:
+            text = message.model_dump_json()
+            self._messages.append(message)
+            self._parts.append(text)
+            self.chars += len(text)
+
+    def json(self, messages: list[Message]) -> str:
+        """``messages`` as the items of a JSON array (no brackets)."""
+        self.update(messages)
+        return ",".join(self._parts)
