@@ -13,7 +13,7 @@ Run: python benchmarks/runtime.py [--repeats 3] [--busy 500] [--posts 300]
   at once: the question is how long the runtime takes to answer). Baseline:
   the same calls with the runtime idle. Measured twice per repeat: as
   `hive-mcp serve` runs now (large write batches split into transactions of
-  about 256 rows, the server's GC settings from hive_mcp/server/_gc.py), and
+  about 1,024 rows, the server's GC settings from hive_mcp/server/_gc.py), and
   as it ran before those two changes (one transaction per batch, CPython's
   default GC), so the change is compared within the same run.
 """

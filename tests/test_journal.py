@@ -138,7 +138,7 @@ async def test_a_large_batch_is_written_in_parts_that_keep_each_execution_whole(
 
     store._write = spy  # type: ignore[method-assign]
     batch = WriteBatch()
-    for n in range(40):  # 40 executions x 22 rows, and a 10 KB conversation each
+    for n in range(100):  # 100 executions x 22 rows, and a 10 KB conversation each
         eid = f"e{n}"
         batch.executions.append(ExecutionRecord(id=eid, agent="t"))
         batch.events += [
@@ -150,12 +150,12 @@ async def test_a_large_batch_is_written_in_parts_that_keep_each_execution_whole(
 
     assert len(parts) > 1
     owners = [{e.execution_id for e in part.events} for part in parts]
-    assert sum(len(o) for o in owners) == 40  # no execution split across two parts
+    assert sum(len(o) for o in owners) == 100  # no execution split across two parts
     for part, ids in zip(parts, owners, strict=True):
         assert {c.execution_id for c in part.checkpoints} == ids
         assert {r.id for r in part.executions} == ids
         assert {s.execution_id for s in part.node_states} == ids
-    for n in range(40):
+    for n in range(100):
         assert [e.seq for e in await store.read_events(f"e{n}")] == list(range(1, 21))
         checkpoint = await store.last_checkpoint(f"e{n}")
         assert checkpoint is not None and checkpoint.state == {"n": n}
