@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 from hive_mcp import __version__
 from hive_mcp.cli._main import main
+from hive_mcp.store import SQLiteStore
 
 REPO = Path(__file__).resolve().parent.parent
 TEXT = "The fox ran. The dog ran after the fox. A fox is quick, a dog is not."
@@ -234,3 +238,55 @@ def test_report_json_has_the_three_levels(capsys: pytest.CaptureFixture[str]) ->
     assert set(data) == {"summary", "nodes", "steps"}
     assert data["summary"]["status"] == "completed"
     assert {n["node_id"] for n in data["nodes"]} >= {"prepare", "compose", "publish"}
+
+
+SLOW_AGENT = """
+name: slowpoke
+description: One step that takes a minute.
+entry_node: nap
+terminal_nodes: [nap]
+nodes:
+  - {id: nap, type: function, function: "steps:nap", output_keys: [rested]}
+edges: []
+"""
+
+
+def test_sigterm_suspends_a_run_instead_of_cancelling_it(
+    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    (folder / "slowpoke.yaml").write_text(SLOW_AGENT)
+    (folder / "steps.py").write_text(
+        "import anyio\n\n\nasync def nap():\n    await anyio.sleep(60)\n    return {'rested': True}\n"
+    )
+    env = {**os.environ, "HIVE_MCP_AGENTS": str(folder), "HIVE_MCP_HOME": str(home)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "hive_mcp", "run", "slowpoke"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait until the step runs
+            if "● nap" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM: execution ex_" in err and "is suspended, not cancelled" in err
+    capsys.readouterr()
+    assert main(["executions", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["status"] == "running"  # resumable: 'hive-mcp resume' picks it up
+    assert row["id"] in err
+
+    async def runtimes() -> list[Any]:
+        store = SQLiteStore(home / "store.db")
+        try:
+            return await store.list_runtimes()
+        finally:
+            await store.close()
+
+    assert anyio.run(runtimes) == []  # the session let go of its lease on the way out

@@ -57,6 +57,7 @@ class _Outcome:
     record: ExecutionRecord | None = None
     parked_prompt: str | None = None
     interrupted: bool = False
+    stopped_by: signal.Signals | None = None  # SIGTERM or SIGHUP: suspended, not cancelled
 
 
 def run_session(
@@ -78,6 +79,8 @@ def run_session(
     if outcome.interrupted:
         print("interrupted: the execution is recorded as cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if outcome.stopped_by is not None:
+        return 128 + outcome.stopped_by.value
     if record is None:
         return EXIT_PARKED
     if record.status is ExecutionStatus.COMPLETED:
@@ -123,13 +126,23 @@ async def _main(
                     executor.request_cancel(record.id)
                     run.cancel_scope.cancel()
 
+                def stop(signum: signal.Signals) -> None:
+                    outcome.stopped_by = signum
+                    run.cancel_scope.cancel()  # the executor suspends: it can be resumed
+
                 run.start_soon(_answer, executor, record.id, questions, answers, park)
-                run.start_soon(_on_sigint, interrupt)
+                run.start_soon(_on_signals, interrupt, stop)
                 outcome.record = await drive()
                 run.cancel_scope.cancel()
             progress.close()  # the printer drains what is buffered, then ends
             questions.close()
-    if outcome.parked_prompt is not None:
+    if outcome.stopped_by is not None:
+        print(
+            f"stopped by {outcome.stopped_by.name}: execution {record.id} is suspended, not "
+            f"cancelled; 'hive-mcp resume {record.id}' continues it",
+            file=sys.stderr,
+        )
+    elif outcome.parked_prompt is not None:
         outcome.record = None
         print(
             f"execution {record.id} waits for input: {outcome.parked_prompt}\n"
@@ -229,8 +242,15 @@ def _ask(prompt: str, options: list[str]) -> str:
     return input("> ")
 
 
-async def _on_sigint(interrupt: Callable[[], None]) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT) as signals:
-        async for _ in signals:
-            interrupt()
+async def _on_signals(
+    interrupt: Callable[[], None], stop: Callable[[signal.Signals], None]
+) -> None:
+    """Ctrl-C cancels the run; SIGTERM (or a closed terminal's SIGHUP) suspends it."""
+    others = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    with anyio.open_signal_receiver(signal.SIGINT, *others) as signals:
+        async for signum in signals:
+            if signum == signal.SIGINT:
+                interrupt()
+            else:
+                stop(signal.Signals(signum))
             return
