@@ -316,6 +316,8 @@ async def test_a_webhook_over_http_starts_an_execution_and_bad_requests_start_no
             assert (await post("inbox/nowhere", good, **bearer)).status_code == 404
             assert (await post("inbox/minutely", good, **bearer)).status_code == 404
             assert (await post("inbox/open", ["not", "an", "object"], **bearer)).status_code == 400
+            wrong_method = await http.get(f"{base}/inbox/open", headers=bearer)
+            assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
             huge = await post("inbox/open", {"subject": "x" * 1_100_000}, **bearer)
             assert huge.status_code == 413 and "over the limit" in huge.json()["error"]
             again = await post("inbox/open", good, **bearer, **{"Idempotency-Key": "d-1"})

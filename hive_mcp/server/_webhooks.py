@@ -46,6 +46,10 @@ def webhook_route(
     async def hook(request: Request) -> JSONResponse:
         agent_name = request.path_params["agent"]
         ep_id = request.path_params["entry_point"]
+        if request.method != "POST":  # said here: a route refusing it would fall through to 404
+            response = _error(405, f"webhooks take POST; this was {request.method}")
+            response.headers["Allow"] = "POST"
+            return response
         try:
             ep = runtime.catalog.get(agent_name).spec.entry_point(ep_id)
         except UsageError as exc:  # no such agent or entry point
@@ -104,4 +108,4 @@ def webhook_route(
             status_code=202,
         )
 
-    return Route("/hooks/{agent}/{entry_point}", hook, methods=["POST"])
+    return Route("/hooks/{agent}/{entry_point}", hook, methods=["GET", "POST", "PUT", "DELETE"])
