@@ -146,7 +146,15 @@ def _parser() -> argparse.ArgumentParser:
     goal.set_defaults(handler=_goal)
     add_commands(commands)  # executions, events, input, cancel, prune
 
-    serve = commands.add_parser("serve", help="serve the agents as MCP tools (stdio by default)")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the agents as MCP tools (stdio by default)",
+        description="Serve the agents folder as MCP tools, over stdio (what MCP hosts start) "
+        "or Streamable HTTP at /mcp, with /health and the agents' webhooks at "
+        "/hooks/AGENT/ENTRY_POINT. Runs the agents' timers and event triggers, resumes "
+        "executions left running, follows the folder for changes, and stops cleanly on "
+        "SIGTERM or Ctrl-C.",
+    )
     serve.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
@@ -169,7 +177,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     tool_server = commands.add_parser(
-        "tool-server", help="run one of hive-mcp's own MCP tool servers over stdio"
+        "tool-server",
+        help="run one of hive-mcp's own MCP tool servers over stdio",
+        usage="hive-mcp tool-server {filesystem,email,github} [ARGS ...]",
+        description="Run a tool server over stdio, as an mcpServers entry starts it. ARGS go "
+        "to the server: the filesystem server takes its root folders; email and github read "
+        "their settings from the environment (docs/tool-servers.md).",
     )
     tool_server.add_argument("name", choices=["filesystem", "email", "github"])
     tool_server.add_argument("args", nargs=argparse.REMAINDER, help="the server's own options")

@@ -71,7 +71,13 @@ def add_commands(commands: Any) -> None:
     executions.add_argument("--json", action="store_true", help="print JSON")
     executions.set_defaults(handler=_executions)
 
-    events = commands.add_parser("events", help="print an execution's events")
+    events = commands.add_parser(
+        "events",
+        help="print an execution's events",
+        description="Print an execution's events, one line each, numbered by sequence. The "
+        "lines skip checkpoints and token-by-token text, so their numbers have gaps; --json "
+        "prints every event.",
+    )
     events.add_argument("execution", help="execution id")
     events.add_argument("--after", default="0", metavar="N", help="only events after number N")
     events.add_argument(
