@@ -126,6 +126,10 @@ def test_field_mistakes_name_the_node_and_the_field(tmp_path: Path) -> None:
         "mcpServer: unknown field; did you mean 'mcpServers'?",
         "zebra: unknown field; check its spelling or remove it",
     ]
+    with pytest.raises(AgentFileError) as info:
+        load_agent(write_agent(tmp_path, MINIMAL.replace("name: ", "name: 9", 1)))
+    [problem] = info.value.problems
+    assert problem.startswith("name: '9") and "must start with a letter" in problem
 
 
 def test_missing_required_fields_are_named(tmp_path: Path) -> None:

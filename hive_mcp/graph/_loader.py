@@ -105,7 +105,17 @@ def _describe(err: Any, data: dict[str, Any]) -> str:
         return f"{where}: unknown field; {hint}"
     if err["type"] == "missing":
         return f"{where}: required field is missing"
+    if err["type"] == "string_pattern_mismatch":
+        return f"{where}: {err['input']!r} {_PATTERNS.get(err['ctx']['pattern'], err['msg'])}"
     return f"{where}: {err['msg']}"
+
+
+_PATTERNS = {  # the spec's patterns, in words
+    r"^[A-Za-z][A-Za-z0-9_\-]{0,47}$": "must start with a letter and hold only letters, "
+    "digits, '_' and '-' (48 characters at most): it becomes a tool name",
+    r"^[A-Za-z_][A-Za-z0-9_\-]*$": "must start with a letter or '_' and hold only letters, "
+    "digits, '_' and '-'",
+}
 
 
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:
