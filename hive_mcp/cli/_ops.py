@@ -132,16 +132,17 @@ def _executions(args: argparse.Namespace) -> int:
 
 
 def _note(record: ExecutionRecord) -> str:
-    via = f"[{record.entry_point}] " if record.entry_point else ""
     if record.waiting_for_input:
-        return via + clip(f"asks: {record.waiting_for_input.get('prompt', '')}", 80)
-    if record.error:
-        return via + clip(f"error: {record.error}", 80)
-    if record.parent_id:
-        return via + f"called by {record.parent_id}"
-    if record.output is not None:
-        return via + clip(f"output: {json.dumps(record.output, ensure_ascii=False)}", 80)
-    return via.rstrip()
+        note = clip(f"asks: {record.waiting_for_input.get('prompt', '')}", 80)
+    elif record.error:
+        note = clip(f"error: {record.error}", 80)
+    elif record.parent_id:
+        note = f"called by {record.parent_id}"
+    elif record.output is not None:
+        note = clip(f"output: {json.dumps(record.output, ensure_ascii=False)}", 80)
+    else:
+        note = ""
+    return f"[{record.entry_point}] {note}".rstrip() if record.entry_point else note
 
 
 def _events(args: argparse.Namespace) -> int:

@@ -47,13 +47,19 @@ def find_problems(agent: Agent) -> list[str]:
     return problems
 
 
+def _known_keys(spec: GraphSpec, known: set[str]) -> set[str]:
+    """Memory keys some node writes, the input declares, or a start node reads."""
+    names = {k for n in spec.nodes for k in n.output_keys}
+    names |= set(spec.effective_input_schema().get("properties", {}))
+    for node_id in [spec.entry_node, *(ep.entry_node for ep in spec.entry_points)]:
+        if node_id in known:
+            names |= set(_node_inputs(spec, node_id))  # given by whoever starts there
+    return names
+
+
 def _check_inputs(spec: GraphSpec) -> list[str]:
     """Input keys nothing provides: no node writes them and no way of starting gives them."""
-    provided = {k for n in spec.nodes for k in n.output_keys}
-    provided |= set(spec.effective_input_schema().get("properties", {}))
-    starts = [spec.entry_node, *(ep.entry_node or spec.entry_node for ep in spec.entry_points)]
-    for node_id in starts:
-        provided |= set(spec.node(node_id).input_keys)  # given by whoever starts there
+    provided = _known_keys(spec, {n.id for n in spec.nodes})
     for ep in spec.entry_points:
         fixed = ep.config.get("input")
         provided |= set(fixed) if isinstance(fixed, dict) else set()
@@ -165,13 +171,7 @@ def _delegate_problems(node: NodeSpec) -> list[str]:
 def _check_edges(spec: GraphSpec, known: set[str]) -> list[str]:
     problems = []
     terminal = set(spec.terminal_nodes)
-    names = {k for n in spec.nodes for k in n.output_keys}
-    names |= set(spec.effective_input_schema().get("properties", {}))
-    for ep in spec.entry_points:
-        if ep.entry_node in known:
-            names |= set(_node_inputs(spec, ep.entry_node))
-    if spec.entry_node in known:
-        names |= set(_node_inputs(spec, spec.entry_node))
+    names = _known_keys(spec, known)
     for edge in spec.edges:
         where = edge.label
         for end in ("source", "target"):

@@ -474,9 +474,9 @@ class AgentRuntime:
                 await self.cancel(child.id)
             except UsageError as exc:
                 log.warning("delegate %s of %s not cancelled: %s", child.id, execution_id, exc)
-        if record.agent in self.catalog.agents:
-            agent = self.catalog.get(record.agent)
-            await cancel_remote_delegates(agent, execution_id, self.journal.store, self.toolbox)
+        await cancel_remote_delegates(
+            executor.agent, execution_id, self.journal.store, self.toolbox
+        )
         return True
 
     async def claim(self, execution_id: str) -> None:

@@ -393,14 +393,15 @@ def _by_execution(batch: WriteBatch, rows: int) -> list[WriteBatch]:
     chunks: list[WriteBatch] = []
     current, size = WriteBatch(), 0
     for part in parts.values():
-        if size and size + _rows(part) > rows:
+        part_rows = _rows(part)
+        if size and size + part_rows > rows:
             chunks.append(current)
             current, size = WriteBatch(), 0
         current.events += part.events
         current.checkpoints += part.checkpoints
         current.executions += part.executions
         current.node_states += part.node_states
-        size += _rows(part)
+        size += part_rows
     chunks.append(current)
     return chunks
 
