@@ -7,6 +7,9 @@ The agents folder defaults to ``./graph`` when present, else the example
 agents shipped inside the package. Retention (``retention:`` in the file,
 ``HIVE_MCP_RETENTION_DAYS`` and ``HIVE_MCP_RETENTION_MAX_EXECUTIONS``)
 defaults to 30 days and 10,000 executions; 0 or empty keeps forever.
+Limits (``limits:`` in the file, ``HIVE_MCP_MAX_CONCURRENT`` and
+``HIVE_MCP_MAX_INPUT_BYTES``) bound running executions and the size of an
+execution's input or an answer sent to it.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import pydantic
 import yaml
 
 from hive_mcp.errors import UsageError
+from hive_mcp.runtime import RuntimeLimits
 from hive_mcp.store import DEFAULT_RETENTION, RetentionPolicy
 from hive_mcp.toolbox import ServerConfig, load_servers_file
 
-__all__ = ["ConfigFile", "RetentionConfig", "Settings", "bundled_agents_dir"]
+__all__ = ["ConfigFile", "LimitsConfig", "RetentionConfig", "Settings", "bundled_agents_dir"]
 
 CONFIG_NAME = "config.yaml"
 TOOLS_NAME = "mcp_servers.json"
@@ -36,6 +40,10 @@ STORE_NAME = "store.db"
 N = TypeVar("N", int, float)
 ENV_RETENTION_DAYS = "HIVE_MCP_RETENTION_DAYS"
 ENV_RETENTION_MAX = "HIVE_MCP_RETENTION_MAX_EXECUTIONS"
+ENV_MAX_CONCURRENT = "HIVE_MCP_MAX_CONCURRENT"
+ENV_MAX_INPUT_BYTES = "HIVE_MCP_MAX_INPUT_BYTES"
+DEFAULT_MAX_CONCURRENT = 50
+DEFAULT_MAX_INPUT_BYTES = 1_000_000
 
 
 class RetentionConfig(pydantic.BaseModel):
@@ -47,6 +55,15 @@ class RetentionConfig(pydantic.BaseModel):
     max_executions: int | None = pydantic.Field(default=DEFAULT_RETENTION.max_executions, ge=0)
 
 
+class LimitsConfig(pydantic.BaseModel):
+    """``limits:`` in ``config.yaml``."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    max_concurrent: int = pydantic.Field(default=DEFAULT_MAX_CONCURRENT, ge=1)
+    max_input_bytes: int = pydantic.Field(default=DEFAULT_MAX_INPUT_BYTES, ge=1)
+
+
 class ConfigFile(pydantic.BaseModel):
     """The keys ``config.yaml`` may set."""
 
@@ -55,6 +72,7 @@ class ConfigFile(pydantic.BaseModel):
     agents_dir: str | None = None
     tool_servers: str | None = None
     retention: RetentionConfig = pydantic.Field(default_factory=RetentionConfig)
+    limits: LimitsConfig = pydantic.Field(default_factory=LimitsConfig)
 
 
 def bundled_tools_file() -> Path:
@@ -82,6 +100,15 @@ class Settings:
     agents_dir: Path
     tools_file: Path
     retention: RetentionPolicy = DEFAULT_RETENTION
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+
+    @property
+    def limits(self) -> RuntimeLimits:
+        """The runtime's bounds these settings ask for."""
+        return RuntimeLimits(
+            max_concurrent=self.max_concurrent, max_input_bytes=self.max_input_bytes
+        )
 
     @property
     def store_path(self) -> Path:
@@ -126,7 +153,24 @@ class Settings:
                 env, ENV_RETENTION_MAX, file.retention.max_executions, int, "executions"
             ),
         )
-        return cls(home=home, agents_dir=agents_dir, tools_file=tools_file, retention=retention)
+        return cls(
+            home=home,
+            agents_dir=agents_dir,
+            tools_file=tools_file,
+            retention=retention,
+            max_concurrent=_positive(env, ENV_MAX_CONCURRENT, file.limits.max_concurrent),
+            max_input_bytes=_positive(env, ENV_MAX_INPUT_BYTES, file.limits.max_input_bytes),
+        )
+
+
+def _positive(env: Mapping[str, str], name: str, configured: int) -> int:
+    """A limit: the environment wins over the file; it must be a whole number above 0."""
+    text = env.get(name, "").strip()
+    if not text:
+        return configured
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"{name} must be a whole number above 0, not {text!r}")
+    return int(text)
 
 
 def _bound(

@@ -136,6 +136,24 @@ async def test_bad_requests_are_refused_with_what_to_do(runtime: AgentRuntime) -
     assert await runtime.list_executions(agent="support_desk") == []
 
 
+async def test_input_no_store_could_keep_is_refused_and_the_log_still_writes(
+    runtime: AgentRuntime,
+) -> None:
+    with pytest.raises(InputError, match=r"input.customer contains a lone UTF-16 surrogate"):
+        await runtime.start("support_desk", {"customer": "x\ud800y"})
+    with pytest.raises(InputError, match=r"input.customer is nan"):
+        await runtime.start("gated", {"name": "n", "customer": float("nan")})
+    assert await runtime.list_executions() == []
+    parked = await runtime.start("support_desk", {"customer": "Ada"})  # the journal still writes
+    await until(runtime, parked.id, ExecutionStatus.WAITING_FOR_INPUT)
+    with pytest.raises(InputError, match=r"text contains a lone UTF-16 surrogate \(U\+DC80\)"):
+        await runtime.send_input(parked.id, "a\udc80b")
+    with pytest.raises(InputError, match=r"the text is 2000000 bytes, over the limit of 1000000"):
+        await runtime.send_input(parked.id, "x" * 2_000_000)
+    assert await runtime.send_input(parked.id, "How do I export my data?") == "intake"
+    await until(runtime, parked.id, ExecutionStatus.COMPLETED)
+
+
 async def test_cancel_stops_running_queued_and_parked_executions(runtime: AgentRuntime) -> None:
     parked = await runtime.start("support_desk", {"customer": "P"})
     await until(runtime, parked.id, ExecutionStatus.WAITING_FOR_INPUT)  # parked: slot given back

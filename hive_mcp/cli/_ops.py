@@ -261,7 +261,12 @@ async def _cancel_here(store: SQLiteStore, record: ExecutionRecord, settings: Se
         async with (
             Toolbox(settings.tool_servers()) as toolbox,
             AgentRuntime(
-                catalog, journal, data_dir=settings.data_dir, toolbox=toolbox, role="session"
+                catalog,
+                journal,
+                data_dir=settings.data_dir,
+                toolbox=toolbox,
+                limits=settings.limits,
+                role="session",
             ) as runtime,
         ):
             await runtime.cancel(record.id)

@@ -103,7 +103,12 @@ async def _main(
         Journal(store) as journal,
         Toolbox(settings.tool_servers()) as toolbox,
         AgentRuntime(
-            catalog, journal, data_dir=settings.data_dir, toolbox=toolbox, role="session"
+            catalog,
+            journal,
+            data_dir=settings.data_dir,
+            toolbox=toolbox,
+            limits=settings.limits,
+            role="session",
         ) as runtime,
     ):
         executor, record, drive = await start(journal, toolbox, runtime)

@@ -34,6 +34,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from hive_mcp._values import value_problem
 from hive_mcp.errors import InputError, StoreError, UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
 from hive_mcp.graph import Agent, AgentCatalog, GraphExecutor
@@ -275,7 +276,7 @@ class AgentRuntime:
             existing = await self.journal.store.find_execution(agent, idempotency_key)
             if existing is not None:
                 return existing
-        self._check_size(input)
+        self._check_input(input, "input")
         record = executor.create(
             input, entry_point=entry_point, idempotency_key=idempotency_key, parent_id=parent
         )
@@ -283,12 +284,19 @@ class AgentRuntime:
         self._launch(executor, record, resume=False)
         return record
 
-    def _check_size(self, input: Mapping[str, Any]) -> None:
-        size = len(json.dumps(input, default=str))
+    def _check_input(self, value: Any, what: str) -> None:
+        """Refuse a value no store could keep, or one over the size limit, before storing."""
+        problem = value_problem(value, what)
+        if problem is not None:
+            raise InputError(problem)
+        if isinstance(value, str):
+            size = len(value.encode("utf-8"))
+        else:
+            size = len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
         if size > self.limits.max_input_bytes:
             raise InputError(
-                f"the input is {size} bytes, over the limit of {self.limits.max_input_bytes}; "
-                "pass large data by reference (a path or URL) instead"
+                f"the {what} is {size} bytes, over the limit of {self.limits.max_input_bytes} "
+                "(HIVE_MCP_MAX_INPUT_BYTES); pass large data by reference (a path or URL) instead"
             )
 
     def _launch(self, executor: GraphExecutor, record: ExecutionRecord, *, resume: bool) -> None:
@@ -413,6 +421,7 @@ class AgentRuntime:
         An execution parked by an earlier process is resumed first, so the
         answer reaches it however long it waited.
         """
+        self._check_input(text, "text")
         record = await self.get_execution(execution_id)
         if record.status is not ExecutionStatus.WAITING_FOR_INPUT:
             raise UsageError(

@@ -123,6 +123,7 @@ async def serve(
                 journal,
                 data_dir=settings.data_dir,
                 toolbox=toolbox,
+                limits=settings.limits,
                 triggers=True,
                 retention=settings.retention,  # prunes on start, then hourly
             ) as runtime,
