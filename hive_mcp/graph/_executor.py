@@ -345,18 +345,21 @@ class GraphExecutor:
         self, record: ExecutionRecord, state: RunState, cursor: Cursor, node: NodeSpec
     ) -> NodeResult:
         eid = record.id
-        if state.steps >= self.spec.max_steps:
-            raise _Stop(
-                f"max_steps ({self.spec.max_steps}) reached before node {node.id!r}; raise "
-                "max_steps in the agent file or check the graph for a loop",
-                node.id,
-            )
-        state.steps += 1
-        visit = state.visits.get(node.id, 0) + 1
-        state.visits[node.id] = visit
-        state.path.append(node.id)
-        if visit > 1 and node.nullable_output_keys:
-            cursor.clear(node.nullable_output_keys)
+        if cursor.visit is None:
+            if state.steps >= self.spec.max_steps:
+                raise _Stop(
+                    f"max_steps ({self.spec.max_steps}) reached before node {node.id!r}; raise "
+                    "max_steps in the agent file or check the graph for a loop",
+                    node.id,
+                )
+            state.steps += 1
+            visit = cursor.visit = state.visits.get(node.id, 0) + 1
+            state.visits[node.id] = visit
+            state.path.append(node.id)
+            if visit > 1 and node.nullable_output_keys:
+                cursor.clear(node.nullable_output_keys)
+        else:  # resumed: a checkpoint of another branch counted this visit already
+            visit = cursor.visit
         record.current_node = node.id
         record.path = list(state.path)
         self._touch(record)
@@ -370,7 +373,6 @@ class GraphExecutor:
                 inputs[key] = view[source]
             else:
                 missing.append(key if source == key else f"{key} (from {source})")
-        cursor.mapping = {}
 
         self.journal.emit(eid, EventType.NODE_STARTED, node_id=node.id, data={"visit": visit})
         started = time.perf_counter()
@@ -403,6 +405,7 @@ class GraphExecutor:
                 await self._sleep(delay)
         if result.ok:
             cursor.write(result.outputs)
+        cursor.visit, cursor.mapping = None, {}  # the node is done: its checkpoint moves on
         self.journal.emit(
             eid,
             EventType.NODE_COMPLETED,
