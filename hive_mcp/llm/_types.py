@@ -52,7 +52,7 @@ class ToolCall(BaseModel):
             ) from None
         if not isinstance(value, dict):
             raise ValueError(f"arguments must be a JSON object, not {type(value).__name__}")
-        return clean(value)  # a "\\ud800" escape decodes to text no store can keep
+        return dict(clean(value))  # a "\\ud800" escape decodes to text no store can keep
 
 
 class Message(BaseModel):
