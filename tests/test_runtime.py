@@ -238,3 +238,36 @@ async def test_get_events_of_an_execution_pruned_meanwhile_says_it_is_unknown(
     assert [e.id for e in report.executions] == [old.id]
     with pytest.raises(UnknownExecutionError, match=old.id):
         await runtime.get_events(old.id, after=10_000)
+
+
+async def test_a_queued_execution_stopped_before_it_started_starts_on_resume(
+    tmp_path: Path,
+) -> None:
+    one = RuntimeLimits(max_concurrent=1)
+    store = SQLiteStore(tmp_path / "store.db")
+    async with (
+        Journal(store) as journal,
+        AgentRuntime(catalog(), journal, data_dir=tmp_path, limits=one) as rt,
+    ):
+        first = await rt.start("gated", {"name": "first"})
+        queued = await rt.start("gated", {"name": "queued"})
+        with anyio.fail_after(5):
+            while "first" not in gates.STARTED:
+                await rt.get_events(first.id, wait_seconds=0.05)
+        assert await journal.read(queued.id) == []  # stopped while it waited for a slot
+    await store.close()
+
+    for name in ("first", "queued"):
+        gates.GATES.setdefault(name, anyio.Event()).set()
+    store = SQLiteStore(tmp_path / "store.db")
+    async with (
+        Journal(store) as journal,
+        AgentRuntime(catalog(), journal, data_dir=tmp_path, limits=one) as rt,
+    ):
+        await rt.resume_unfinished()
+        await until(rt, queued.id, ExecutionStatus.COMPLETED)
+        events = await journal.read(queued.id)
+    await store.close()
+    assert events[0].type is EventType.EXECUTION_STARTED
+    assert EventType.EXECUTION_RESUMED not in {e.type for e in events}
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))

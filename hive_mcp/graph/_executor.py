@@ -169,7 +169,10 @@ class GraphExecutor:
                 f"execution {execution_id!r} is already {record.status.value}; "
                 "only unfinished executions can be resumed"
             )
-        await self.journal.open_execution(execution_id)
+        if await self.journal.open_execution(execution_id) == 0:
+            # Queued and never started (the process died first): start it now, so
+            # its log begins with execution_started like every other.
+            return await self._drive(record, None)
         checkpoint = await self.journal.store.last_checkpoint(execution_id)
         state = RunState.from_dict(checkpoint.state) if checkpoint else None
         self.journal.emit(

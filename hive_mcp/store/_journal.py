@@ -89,12 +89,16 @@ class Journal:
 
     # -- writing ---------------------------------------------------------
 
-    async def open_execution(self, execution_id: str) -> None:
-        """Prepare to emit for ``execution_id``, continuing after its stored events."""
+    async def open_execution(self, execution_id: str) -> int:
+        """Prepare to emit for ``execution_id``, continuing after its stored events.
+
+        Returns the sequence number of its last event so far (0: it has none).
+        """
         if execution_id not in self._next_seq:
             last = await self.store.last_seq(execution_id)
             self._next_seq[execution_id] = last + 1
             self._committed.setdefault(execution_id, last)
+        return self._next_seq[execution_id] - 1
 
     def begin_execution(self, record: ExecutionRecord) -> None:
         """Queue a brand-new execution record; its events start at seq 1."""
