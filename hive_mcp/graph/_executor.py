@@ -20,7 +20,13 @@ from typing import Any, Literal, Protocol
 
 import anyio
 
-from hive_mcp.errors import GraphRunError, NodeError, UnknownExecutionError, UsageError
+from hive_mcp.errors import (
+    GraphRunError,
+    NodeError,
+    StoreError,
+    UnknownExecutionError,
+    UsageError,
+)
 from hive_mcp.events import EventType, status_sink
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._expr import compile_expression
@@ -41,7 +47,7 @@ from hive_mcp.llm._resolve import ProviderResolver
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
 from hive_mcp.toolbox import AgentGateway, Toolbox
 
-__all__ = ["DEFAULT_NODE_TYPES", "EdgeDecider", "GraphExecutor"]
+__all__ = ["DEFAULT_NODE_TYPES", "EdgeDecider", "GraphExecutor", "store_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,18 @@ class EdgeDecider(Protocol):
     """Decides ``llm_decide`` edges; the LLM layer provides one."""
 
     async def __call__(self, edge: EdgeSpec, memory: Mapping[str, Any]) -> bool: ...
+
+
+def store_failure(exc: BaseException) -> StoreError | None:
+    """The ``StoreError`` behind ``exc`` (itself, or inside a task group's group), if any."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = store_failure(inner)
+            if found is not None:
+                return found
+    return None
 
 
 class _Stop(Exception):
@@ -229,14 +247,24 @@ class GraphExecutor:
             )
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                if self._on_cancel == "suspend" and eid not in self._cancel_requested:
-                    # Shutting down, not cancelling: leave it to be resumed.
-                    self.journal.emit(eid, EventType.EXECUTION_PAUSED, data={"reason": "shutdown"})
-                    await self.journal.flush()
-                else:
-                    await self._finish(record, ExecutionStatus.CANCELLED)
+                try:
+                    if self._on_cancel == "suspend" and eid not in self._cancel_requested:
+                        # Shutting down, not cancelling: leave it to be resumed.
+                        self.journal.emit(
+                            eid, EventType.EXECUTION_PAUSED, data={"reason": "shutdown"}
+                        )
+                        await self.journal.flush(eid)
+                    else:
+                        await self._finish(record, ExecutionStatus.CANCELLED)
+                except StoreError as exc:  # it stays as last stored: resumed on the next start
+                    log.warning("execution %s stopped without its last events: %s", eid, exc)
             raise
         except Exception as exc:
+            lost = store_failure(exc)
+            if lost is not None:
+                # Its latest writes were not stored: it did not fail, it stops where
+                # the store has it (as after a crash), to be resumed from there.
+                raise lost from exc
             log.exception("execution %s failed unexpectedly", eid)
             return await self._finish(
                 record, ExecutionStatus.FAILED, error=f"internal error: {exc!r}"
@@ -266,7 +294,7 @@ class GraphExecutor:
         kind, data = outcomes[status]
         self.journal.emit(record.id, kind, node_id=node_id, data=data)
         self._touch(record)
-        await self.journal.flush()
+        await self.journal.flush(record.id)
         return record
 
     def _touch(self, record: ExecutionRecord) -> None:
@@ -437,7 +465,7 @@ class GraphExecutor:
             impl = self._impl(node)
         except UsageError as exc:
             return NodeResult(status=NodeStatus.FAILURE, error=str(exc), retryable=False)
-        ctx = self._services.context(record, node, inputs, view, attempt, visit, self._touch)
+        ctx, end = self._services.context(record, node, inputs, view, attempt, visit, self._touch)
 
         def status(name: str, state: str, data: dict[str, Any]) -> None:
             ctx.emit(EventType.STATUS, {"name": name, "status": state, "data": data})
@@ -446,7 +474,13 @@ class GraphExecutor:
             with status_sink(status):
                 result = await impl.run(ctx)
         except (NodeError, UsageError) as exc:
+            await end(None)
             return NodeResult(status=NodeStatus.FAILURE, error=str(exc), retryable=False)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await end(exc)
+            raise
+        await end(None)
         return self._check_outputs(node, result) if result.ok else result
 
     def _impl(self, node: NodeSpec) -> Node:
