@@ -13,6 +13,7 @@ Every error a user can cause carries a message that says what to change.
     │   ├── ExpressionError        an edge condition could not be evaluated
     │   ├── GraphRunError          the graph cannot go on (no edge, max_steps, ...)
     │   ├── StoreError             the store cannot be opened, read or written
+    │   │   └── StoreWriteError    some executions' parts of a write were not stored
     │   ├── ToolServerError        a tool server failed to start or answer
     │   │   └── ToolCallRefused    it answered with an error
     │   └── LLMError               a model call failed (``retryable`` says if trying again may help)
@@ -44,6 +45,7 @@ __all__ = [
     "ReplayDivergedError",
     "RunError",
     "StoreError",
+    "StoreWriteError",
     "ToolCallRefused",
     "ToolServerError",
     "UnknownAgentError",
@@ -105,6 +107,18 @@ class GraphRunError(RunError):
 
 class StoreError(RunError):
     """The store cannot be opened, read or written."""
+
+
+class StoreWriteError(StoreError):
+    """A write stored nothing for the executions in ``failed`` (id -> reason).
+
+    Each execution's part of a write is all or nothing; the parts of other
+    executions in the same write may have been stored.
+    """
+
+    def __init__(self, message: str, failed: dict[str, str]) -> None:
+        super().__init__(message)
+        self.failed = failed
 
 
 class ToolServerError(RunError):

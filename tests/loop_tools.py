@@ -69,3 +69,8 @@ def picky_judge(turn: Any) -> tuple[str, str] | str:
     if turn.outputs.get("answer") == "unsure":
         return ("ESCALATE", "the model is unsure")
     return "ACCEPT" if not turn.missing_outputs and not turn.tool_call_count else "CONTINUE"
+
+
+def unpaired() -> str:
+    """Return text with a lone surrogate, as a tool server's JSON escape can produce."""
+    return "bad \ud800 text"

@@ -91,6 +91,30 @@ async def test_set_output_takes_json_values_and_a_plain_answer_accepts(
     assert of(events, EventType.NODE_LOOP_COMPLETED)[0]["status"] == "success"
 
 
+async def test_unstorable_text_from_a_tool_or_the_model_is_replaced_and_the_run_completes(
+    journal: Journal, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider.from_turns(
+        {
+            "*": [
+                call("unpaired", "thinking \udc80"),
+                ScriptedTurn(
+                    tool_calls=[("set_output", '{"key": "answer", "value": "ok \\ud800"}')]
+                ),
+                say("Done."),
+            ]
+        }
+    )
+    nodes = [llm("worker", ["answer"], tools=["tests.loop_tools:unpaired"])]
+    record, events = await run(journal, tmp_path, provider, nodes)
+    assert record.status is ExecutionStatus.COMPLETED, record.error
+    assert tool_results(provider)[0] == "bad \ufffd text"
+    assert provider.requests[1].messages[2].content == "thinking \ufffd"
+    stored = await journal.store.get_execution(record.id)
+    assert stored is not None and stored.output == {"answer": "ok \ufffd"}
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
 async def test_a_python_tool_runs_and_its_result_goes_back_to_the_model(
     journal: Journal, tmp_path: Path
 ) -> None:

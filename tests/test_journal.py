@@ -22,6 +22,7 @@ from hive_mcp.store import (
     SQLiteStore,
     WriteBatch,
 )
+from tests.disk import small_disk
 
 pytestmark = pytest.mark.anyio
 
@@ -206,10 +207,60 @@ async def test_a_duplicate_sequence_number_is_refused_not_overwritten(tmp_path: 
     async with Journal(store) as journal:
         journal.begin_execution(ExecutionRecord(id="a", agent="t"))  # wrongly restarts at 1
         journal.emit("a", EventType.CUSTOM)
-        with pytest.raises(StoreError, match="the store write failed"):
+        with pytest.raises(StoreError, match="could not write execution a's latest changes"):
             await journal.flush()
     assert [e.data for e in await store.read_events("a")] == [{"first": True}]
     await store.close()
+
+
+async def test_a_failed_write_fails_only_its_executions_and_the_writer_goes_on(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    async with Journal(store) as journal:
+        journal.begin_execution(ExecutionRecord(id="bad", agent="t"))
+        journal.emit("bad", EventType.CUSTOM, data={"n": 1})
+    async with Journal(store) as journal:
+        journal.begin_execution(ExecutionRecord(id="bad", agent="t"))  # restarts at 1: refused
+        journal.emit("bad", EventType.CUSTOM, data={"n": "dup"})
+        journal.begin_execution(ExecutionRecord(id="good", agent="t"))
+        journal.emit("good", EventType.CUSTOM, data={"n": 1})
+        with pytest.raises(StoreError, match="execution bad's latest changes"):
+            await journal.flush("bad")
+        await journal.flush("good")  # in the same batch, and stored
+        with pytest.raises(StoreError, match="execution bad's latest changes"):
+            journal.emit("bad", EventType.CUSTOM)  # refused until opened again
+        assert await journal.open_execution("bad") == 1  # numbering from what is stored
+        journal.emit("bad", EventType.CUSTOM, data={"n": 2})
+        journal.emit("good", EventType.CUSTOM, data={"n": 2})
+        await journal.flush("bad", "good")  # the writer still writes
+    assert [e.data["n"] for e in await store.read_events("bad")] == [1, 2]
+    assert [e.seq for e in await store.read_events("bad")] == [1, 2]
+    assert [e.data["n"] for e in await store.read_events("good")] == [1, 2]
+    await store.close()
+
+
+async def test_writes_fail_on_a_full_disk_and_succeed_again_once_space_returns(
+    tmp_path: Path,
+) -> None:
+    with small_disk(tmp_path / "disk") as disk:
+        store = SQLiteStore(disk.path / "store.db")
+        async with Journal(store) as journal:
+            journal.begin_execution(ExecutionRecord(id="a", agent="t"))
+            journal.emit("a", EventType.CUSTOM, data={"n": 1})
+            await journal.flush("a")
+            disk.fill()
+            await journal.open_execution("a")
+            journal.emit("a", EventType.CUSTOM, data={"n": "lost", "pad": "x" * 200_000})
+            with pytest.raises(StoreError, match=r"disk is full"):
+                await journal.flush("a")
+            disk.free()
+            assert await journal.open_execution("a") == 1
+            journal.emit("a", EventType.CUSTOM, data={"n": 2})
+            await journal.flush("a")  # the same process writes again
+            events = await journal.read("a")
+        await store.close()
+    assert [(e.seq, e.data["n"]) for e in events] == [(1, 1), (2, 2)]
 
 
 async def test_a_write_lock_held_by_another_process_is_waited_for_off_the_loop(

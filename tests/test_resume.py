@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hive_mcp.events import EventType
+from hive_mcp.events import Event, EventType
 from hive_mcp.store import ExecutionStatus, SQLiteStore
 
 AGENTS = Path(__file__).parent / "agents"
@@ -162,3 +162,61 @@ async def test_a_loop_killed_mid_turn_resumes_without_redoing_a_recorded_tool_ca
     )
     assert first_iteration_after == 3  # turn 2 was not asked of the model again
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+async def _events(home: Path, execution_id: str) -> list[Event]:
+    store = SQLiteStore(home / "store.db")
+    try:
+        return await store.read_events(execution_id, limit=10_000)
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_kill_between_parallel_tool_results_runs_only_the_unrecorded_calls_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, log = tmp_path / "home", tmp_path / "tools.log"
+    monkeypatch.setenv("HIVE_TEST_LOG", str(log))
+    execution_id, _ = run_until(
+        home, "parallel_resume", {"log": str(log)}, "hang: waiting to be killed", signal.SIGKILL
+    )
+    assert sorted(log.read_text().split()) == sorted([f"fetch:f{i}" for i in range(7)] + ["slow"])
+
+    with cli(home, "resume", execution_id) as resumed:
+        out, err = resumed.communicate(timeout=30)
+    assert resumed.returncode == 0, err
+    expected = sorted([f"content of f{i}" for i in range(7)] + ["content of slow"])
+    assert json.loads(out) == {"index": expected}  # every call answered before the next turn
+    runs = log.read_text().split()
+    assert runs.count("slow") == 2  # unrecorded before the kill: run on resume
+    assert all(runs.count(f"fetch:f{i}") == 1 for i in range(7))  # recorded: never again
+    events = await _events(home, execution_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+@pytest.mark.anyio
+async def test_a_node_in_a_parallel_branch_resumes_as_the_same_visit_from_its_saved_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, log = tmp_path / "home", tmp_path / "tools.log"
+    monkeypatch.setenv("HIVE_TEST_LOG", str(log))
+    execution_id, _ = run_until(
+        home, "branch_resume", {"log": str(log)}, "hang: waiting to be killed", signal.SIGKILL
+    )
+    assert log.read_text().split() == ["side_effect", "slow"]
+
+    with cli(home, "resume", execution_id) as resumed:
+        out, err = resumed.communicate(timeout=30)
+    assert resumed.returncode == 0, err
+    assert json.loads(out) == {"both": ["quick done", "worked"]}
+    assert log.read_text().split() == ["side_effect", "slow", "slow"]  # the side effect once
+    events = await _events(home, execution_id)
+    worker_visits = [
+        e.data["visit"]
+        for e in events
+        if e.type is EventType.NODE_STARTED and e.node_id == "worker"
+    ]
+    assert worker_visits == [1, 1]
+    loops = [e.data["resumed"] for e in events if e.type is EventType.NODE_LOOP_STARTED]
+    assert loops == [False, True]

@@ -8,12 +8,19 @@ from pathlib import Path
 import anyio
 import pytest
 
-from hive_mcp.errors import InputError, UnknownAgentError, UnknownExecutionError, UsageError
+from hive_mcp.errors import (
+    InputError,
+    StoreError,
+    UnknownAgentError,
+    UnknownExecutionError,
+    UsageError,
+)
 from hive_mcp.events import EventType
 from hive_mcp.graph import AgentCatalog, load_agent
 from hive_mcp.runtime import AgentRuntime, RuntimeLimits
 from hive_mcp.store import ExecutionStatus, Journal, SQLiteStore
 from tests import gates
+from tests.disk import small_disk
 from tests.support import build, node
 
 pytestmark = pytest.mark.anyio
@@ -238,3 +245,71 @@ async def test_get_events_of_an_execution_pruned_meanwhile_says_it_is_unknown(
     assert [e.id for e in report.executions] == [old.id]
     with pytest.raises(UnknownExecutionError, match=old.id):
         await runtime.get_events(old.id, after=10_000)
+
+
+async def test_a_queued_execution_stopped_before_it_started_starts_on_resume(
+    tmp_path: Path,
+) -> None:
+    one = RuntimeLimits(max_concurrent=1)
+    store = SQLiteStore(tmp_path / "store.db")
+    async with (
+        Journal(store) as journal,
+        AgentRuntime(catalog(), journal, data_dir=tmp_path, limits=one) as rt,
+    ):
+        first = await rt.start("gated", {"name": "first"})
+        queued = await rt.start("gated", {"name": "queued"})
+        with anyio.fail_after(5):
+            while "first" not in gates.STARTED:
+                await rt.get_events(first.id, wait_seconds=0.05)
+        assert await journal.read(queued.id) == []  # stopped while it waited for a slot
+    await store.close()
+
+    for name in ("first", "queued"):
+        gates.GATES.setdefault(name, anyio.Event()).set()
+    store = SQLiteStore(tmp_path / "store.db")
+    async with (
+        Journal(store) as journal,
+        AgentRuntime(catalog(), journal, data_dir=tmp_path, limits=one) as rt,
+    ):
+        await rt.resume_unfinished()
+        await until(rt, queued.id, ExecutionStatus.COMPLETED)
+        events = await journal.read(queued.id)
+    await store.close()
+    assert events[0].type is EventType.EXECUTION_STARTED
+    assert EventType.EXECUTION_RESUMED not in {e.type for e in events}
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+async def test_on_a_full_disk_nothing_is_acknowledged_and_runs_resume_once_space_returns(
+    tmp_path: Path,
+) -> None:
+    with small_disk(tmp_path / "disk") as disk:
+        store = SQLiteStore(disk.path / "store.db")
+        async with (
+            Journal(store) as journal,
+            AgentRuntime(catalog(), journal, data_dir=disk.path / "data") as rt,
+        ):
+            first = await rt.start("support_desk", {"customer": "Ada"})
+            second = await rt.start("support_desk", {"customer": "Bob"})
+            for record in (first, second):
+                await until(rt, record.id, ExecutionStatus.WAITING_FOR_INPUT)
+            disk.fill()
+            with pytest.raises(StoreError, match="disk is full"):
+                await rt.send_input(first.id, "How do I export my data?" + " " * 100_000)
+            with pytest.raises(StoreError, match="disk is full"):
+                await rt.start("support_desk", {"customer": "Cy"})
+            disk.free()
+            # The answer was refused, not lost silently: the execution asks again.
+            await until(rt, first.id, ExecutionStatus.WAITING_FOR_INPUT)
+            with anyio.fail_after(10):
+                while not rt.broker.waiting_nodes(first.id):
+                    await rt.get_events(first.id, after=0, wait_seconds=0.05)
+            assert await rt.send_input(first.id, "How do I export my data?") == "intake"
+            assert await rt.send_input(second.id, "How do I change my plan?") == "intake"
+            for record in (first, second):
+                await until(rt, record.id, ExecutionStatus.COMPLETED)
+                events = await journal.read(record.id, limit=1000)
+                assert events[0].type is EventType.EXECUTION_STARTED
+                assert [e.seq for e in events] == list(range(1, len(events) + 1))
+            assert [r.input["customer"] for r in await rt.list_executions()] == ["Bob", "Ada"]
+        await store.close()

@@ -20,7 +20,13 @@ from typing import Any, Literal, Protocol
 
 import anyio
 
-from hive_mcp.errors import GraphRunError, NodeError, UnknownExecutionError, UsageError
+from hive_mcp.errors import (
+    GraphRunError,
+    NodeError,
+    StoreError,
+    UnknownExecutionError,
+    UsageError,
+)
 from hive_mcp.events import EventType, status_sink
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._expr import compile_expression
@@ -41,7 +47,7 @@ from hive_mcp.llm._resolve import ProviderResolver
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
 from hive_mcp.toolbox import AgentGateway, Toolbox
 
-__all__ = ["DEFAULT_NODE_TYPES", "EdgeDecider", "GraphExecutor"]
+__all__ = ["DEFAULT_NODE_TYPES", "EdgeDecider", "GraphExecutor", "store_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,18 @@ class EdgeDecider(Protocol):
     """Decides ``llm_decide`` edges; the LLM layer provides one."""
 
     async def __call__(self, edge: EdgeSpec, memory: Mapping[str, Any]) -> bool: ...
+
+
+def store_failure(exc: BaseException) -> StoreError | None:
+    """The ``StoreError`` behind ``exc`` (itself, or inside a task group's group), if any."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = store_failure(inner)
+            if found is not None:
+                return found
+    return None
 
 
 class _Stop(Exception):
@@ -169,7 +187,10 @@ class GraphExecutor:
                 f"execution {execution_id!r} is already {record.status.value}; "
                 "only unfinished executions can be resumed"
             )
-        await self.journal.open_execution(execution_id)
+        if await self.journal.open_execution(execution_id) == 0:
+            # Queued and never started (the process died first): start it now, so
+            # its log begins with execution_started like every other.
+            return await self._drive(record, None)
         checkpoint = await self.journal.store.last_checkpoint(execution_id)
         state = RunState.from_dict(checkpoint.state) if checkpoint else None
         self.journal.emit(
@@ -226,14 +247,24 @@ class GraphExecutor:
             )
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                if self._on_cancel == "suspend" and eid not in self._cancel_requested:
-                    # Shutting down, not cancelling: leave it to be resumed.
-                    self.journal.emit(eid, EventType.EXECUTION_PAUSED, data={"reason": "shutdown"})
-                    await self.journal.flush()
-                else:
-                    await self._finish(record, ExecutionStatus.CANCELLED)
+                try:
+                    if self._on_cancel == "suspend" and eid not in self._cancel_requested:
+                        # Shutting down, not cancelling: leave it to be resumed.
+                        self.journal.emit(
+                            eid, EventType.EXECUTION_PAUSED, data={"reason": "shutdown"}
+                        )
+                        await self.journal.flush(eid)
+                    else:
+                        await self._finish(record, ExecutionStatus.CANCELLED)
+                except StoreError as exc:  # it stays as last stored: resumed on the next start
+                    log.warning("execution %s stopped without its last events: %s", eid, exc)
             raise
         except Exception as exc:
+            lost = store_failure(exc)
+            if lost is not None:
+                # Its latest writes were not stored: it did not fail, it stops where
+                # the store has it (as after a crash), to be resumed from there.
+                raise lost from exc
             log.exception("execution %s failed unexpectedly", eid)
             return await self._finish(
                 record, ExecutionStatus.FAILED, error=f"internal error: {exc!r}"
@@ -263,7 +294,7 @@ class GraphExecutor:
         kind, data = outcomes[status]
         self.journal.emit(record.id, kind, node_id=node_id, data=data)
         self._touch(record)
-        await self.journal.flush()
+        await self.journal.flush(record.id)
         return record
 
     def _touch(self, record: ExecutionRecord) -> None:
@@ -345,18 +376,21 @@ class GraphExecutor:
         self, record: ExecutionRecord, state: RunState, cursor: Cursor, node: NodeSpec
     ) -> NodeResult:
         eid = record.id
-        if state.steps >= self.spec.max_steps:
-            raise _Stop(
-                f"max_steps ({self.spec.max_steps}) reached before node {node.id!r}; raise "
-                "max_steps in the agent file or check the graph for a loop",
-                node.id,
-            )
-        state.steps += 1
-        visit = state.visits.get(node.id, 0) + 1
-        state.visits[node.id] = visit
-        state.path.append(node.id)
-        if visit > 1 and node.nullable_output_keys:
-            cursor.clear(node.nullable_output_keys)
+        if cursor.visit is None:
+            if state.steps >= self.spec.max_steps:
+                raise _Stop(
+                    f"max_steps ({self.spec.max_steps}) reached before node {node.id!r}; raise "
+                    "max_steps in the agent file or check the graph for a loop",
+                    node.id,
+                )
+            state.steps += 1
+            visit = cursor.visit = state.visits.get(node.id, 0) + 1
+            state.visits[node.id] = visit
+            state.path.append(node.id)
+            if visit > 1 and node.nullable_output_keys:
+                cursor.clear(node.nullable_output_keys)
+        else:  # resumed: a checkpoint of another branch counted this visit already
+            visit = cursor.visit
         record.current_node = node.id
         record.path = list(state.path)
         self._touch(record)
@@ -370,7 +404,6 @@ class GraphExecutor:
                 inputs[key] = view[source]
             else:
                 missing.append(key if source == key else f"{key} (from {source})")
-        cursor.mapping = {}
 
         self.journal.emit(eid, EventType.NODE_STARTED, node_id=node.id, data={"visit": visit})
         started = time.perf_counter()
@@ -403,6 +436,7 @@ class GraphExecutor:
                 await self._sleep(delay)
         if result.ok:
             cursor.write(result.outputs)
+        cursor.visit, cursor.mapping = None, {}  # the node is done: its checkpoint moves on
         self.journal.emit(
             eid,
             EventType.NODE_COMPLETED,
@@ -431,7 +465,7 @@ class GraphExecutor:
             impl = self._impl(node)
         except UsageError as exc:
             return NodeResult(status=NodeStatus.FAILURE, error=str(exc), retryable=False)
-        ctx = self._services.context(record, node, inputs, view, attempt, visit, self._touch)
+        ctx, end = self._services.context(record, node, inputs, view, attempt, visit, self._touch)
 
         def status(name: str, state: str, data: dict[str, Any]) -> None:
             ctx.emit(EventType.STATUS, {"name": name, "status": state, "data": data})
@@ -440,7 +474,13 @@ class GraphExecutor:
             with status_sink(status):
                 result = await impl.run(ctx)
         except (NodeError, UsageError) as exc:
+            await end(None)
             return NodeResult(status=NodeStatus.FAILURE, error=str(exc), retryable=False)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await end(exc)
+            raise
+        await end(None)
         return self._check_outputs(node, result) if result.ok else result
 
     def _impl(self, node: NodeSpec) -> Node:

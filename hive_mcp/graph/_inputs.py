@@ -1,4 +1,13 @@
-"""Where parked nodes wait for a person, and where answers are delivered."""
+"""Where parked nodes wait for a person, and where answers are delivered.
+
+An answer is taken in two steps: ``answer`` hands it to the waiting node,
+and the node ``settle``s it once the answer is stored (its next durable
+save, which holds the answer and its ``client_input_received`` event in one
+transaction), or fails it when it stops first. ``Waiter.taken`` waits for
+that, so whoever sent the answer never hears "delivered" before a crash
+could no longer take it back. A node stays parked (off its concurrency
+slot) until it settled the answer: storing it must not wait for a slot.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from hive_mcp.errors import UsageError
+from hive_mcp.errors import StoreError, UsageError
 
 __all__ = ["InputBroker", "Waiter"]
 
@@ -21,18 +30,46 @@ class Waiter:
     broker: InputBroker
     answered: anyio.Event = field(default_factory=anyio.Event)
     text: str = ""
+    settled: anyio.Event = field(default_factory=anyio.Event)
+    failure: BaseException | None = None
+
+    async def settle(self, failure: BaseException | None = None) -> None:
+        """The node stored the answer (``failure`` None) or stopped before it could.
+
+        Then it stops being parked: this waits for a concurrency slot.
+        """
+        if self.settled.is_set():
+            return
+        self.failure = failure
+        self.settled.set()
+        with anyio.CancelScope(shield=True):
+            await self.broker._unpark(self.execution_id)
+
+    async def taken(self) -> str:
+        """Wait until the answer is stored; return the node id (``StoreError`` if it was not)."""
+        await self.settled.wait()
+        if self.failure is not None:
+            if isinstance(self.failure, StoreError):
+                raise self.failure
+            raise StoreError(
+                f"execution {self.execution_id!r} stopped before it stored the answer "
+                f"({type(self.failure).__name__}); send it again when it waits for input"
+            )
+        return self.node_id
 
     async def wait(self) -> str:
+        """Wait for the answer; the node is parked until it ``settle``s it."""
         parked = self.broker._park(self.execution_id)
         try:
             if parked is not None:
                 await parked
             await self.answered.wait()
             return self.text
+        except BaseException as exc:
+            await self.settle(exc)
+            raise
         finally:
             self.broker._remove(self)
-            with anyio.CancelScope(shield=True):
-                await self.broker._unpark(self.execution_id)
 
 
 class InputBroker:
@@ -85,6 +122,10 @@ class InputBroker:
 
     def deliver(self, execution_id: str, text: str, node_id: str | None = None) -> str:
         """Answer the waiting node (``node_id`` picks one when several wait); return its id."""
+        return self.answer(execution_id, text, node_id).node_id
+
+    def answer(self, execution_id: str, text: str, node_id: str | None = None) -> Waiter:
+        """Answer the waiting node; ``taken()`` on the result waits until it is stored."""
         waiters = [w for w in self._waiting.get(execution_id, []) if not w.answered.is_set()]
         if not waiters:
             raise UsageError(
@@ -106,4 +147,4 @@ class InputBroker:
         waiter = waiters[0]
         waiter.text = text
         waiter.answered.set()
-        return waiter.node_id
+        return waiter

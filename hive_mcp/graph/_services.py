@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
 
-from hive_mcp.errors import UsageError
+from hive_mcp.errors import StoreError, UsageError
 from hive_mcp.events import EventType
 from hive_mcp.graph._agent import Agent
-from hive_mcp.graph._inputs import InputBroker
+from hive_mcp.graph._inputs import InputBroker, Waiter
 from hive_mcp.graph._spec import NodeSpec
 from hive_mcp.graph.nodes import NodeContext, resolve_callable
 from hive_mcp.llm import LLMProvider
@@ -72,9 +72,28 @@ class NodeServices:
         attempt: int,
         visit: int,
         touch: Callable[[ExecutionRecord], None],
-    ) -> NodeContext:
+    ) -> tuple[NodeContext, Callable[[BaseException | None], Awaitable[None]]]:
+        """The context of one attempt, and what to call when the attempt ends.
+
+        Answers the node took are settled with its next saved state; the end
+        of the attempt settles the rest (stored with a flush when it ended
+        well, failed when it did not).
+        """
         eid, journal = record.id, self.journal
         key = f"{node.id}#{visit}"
+        unsettled: list[Waiter] = []
+
+        async def settle(failure: BaseException | None) -> None:
+            while unsettled:
+                await unsettled.pop().settle(failure)
+
+        async def end(failure: BaseException | None) -> None:
+            if unsettled and failure is None:
+                try:
+                    await journal.flush(eid)
+                except StoreError as exc:
+                    failure = exc
+            await settle(failure)
 
         loop_thread = threading.get_ident()
 
@@ -89,7 +108,12 @@ class NodeServices:
             return await journal.store.load_node_state(eid, key)
 
         async def save_state(state_json: str) -> None:
-            await journal.save_node_state(eid, key, state_json)
+            try:
+                await journal.save_node_state(eid, key, state_json)
+            except BaseException as exc:
+                await settle(exc)
+                raise
+            await settle(None)
 
         async def request_input(kind: str, prompt: str, options: list[str]) -> str:
             # Accept the answer from the moment anyone can learn that we wait.
@@ -113,6 +137,7 @@ class NodeServices:
                 self.broker._remove(waiter)
                 raise
             text = await waiter.wait()
+            unsettled.append(waiter)  # "delivered" once the node has stored it
             record.status = ExecutionStatus.RUNNING
             record.waiting_for_input = None
             touch(record)
@@ -150,7 +175,7 @@ class NodeServices:
                 )
             return self.local_agents
 
-        return NodeContext(
+        context = NodeContext(
             execution_id=eid,
             node=node,
             graph=self.agent.spec,
@@ -168,3 +193,4 @@ class NodeServices:
             agents=agents,
             cancel_requested=lambda: self.cancel_requested(eid),
         )
+        return context, end

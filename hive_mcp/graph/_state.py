@@ -34,7 +34,10 @@ class Cursor:
 
     ``node`` is the next node to run (``None`` when the line has ended);
     ``stop_at`` is the join a branch ends at; ``mapping`` is the input mapping
-    of the edge that led to ``node``.
+    of the edge that led to ``node``. ``visit`` is set while ``node`` runs: a
+    checkpoint written meanwhile (another branch finished) has counted that
+    visit, and a resume must run the node as the same visit, from its saved
+    state, not as a new one.
     """
 
     node: str | None
@@ -44,6 +47,7 @@ class Cursor:
     mapping: dict[str, str] = field(default_factory=dict)
     fanout: Fanout | None = None
     parent: Cursor | None = field(default=None, repr=False)
+    visit: int | None = None
 
     @property
     def done(self) -> bool:
@@ -96,6 +100,7 @@ class Cursor:
             "writes": self.writes,
             "cleared": sorted(self.cleared),
             "mapping": self.mapping,
+            "visit": self.visit,
             "fanout": None
             if self.fanout is None
             else {
@@ -113,6 +118,7 @@ class Cursor:
             cleared=set(data["cleared"]),
             mapping=dict(data["mapping"]),
             parent=parent,
+            visit=data.get("visit"),
         )
         if data["fanout"] is not None:
             cursor.fanout = Fanout(

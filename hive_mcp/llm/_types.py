@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hive_mcp._values import clean
+
 __all__ = [
     "Finish",
     "LLMRequest",
@@ -50,7 +52,7 @@ class ToolCall(BaseModel):
             ) from None
         if not isinstance(value, dict):
             raise ValueError(f"arguments must be a JSON object, not {type(value).__name__}")
-        return value
+        return dict(clean(value))  # a "\\ud800" escape decodes to text no store can keep
 
 
 class Message(BaseModel):

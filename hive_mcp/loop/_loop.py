@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 
+from hive_mcp._values import clean_text
 from hive_mcp.errors import LLMError
 from hive_mcp.events import EventType
 from hive_mcp.llm import (
@@ -111,10 +112,11 @@ class EventLoop:
                 denied = await self._wait_for_person(state)
                 if denied is not None:
                     return denied
-            last = state.messages[-1]
-            if last.role == "assistant" and last.tool_calls:
-                # Resumed between the model's answer and its tool results.
-                turn = last
+            unanswered = _unanswered_turn(state.messages)
+            if unanswered is not None:
+                # Resumed between the model's answer and the last of its tool results:
+                # the calls without a recorded result run now, before any new turn.
+                turn = unanswered
                 usage, latency = Usage(), 0.0
             else:
                 budget = cfg.max_iterations + state.extra_iterations
@@ -258,10 +260,16 @@ class EventLoop:
                 case ReasoningDelta(text=piece):
                     self.io.emit(EventType.LLM_REASONING_DELTA, {"content": piece})
                 case ToolCallEvent(call=call):
-                    calls.append(call)
+                    arguments = clean_text(call.arguments)
+                    calls.append(
+                        call
+                        if arguments is call.arguments
+                        else call.model_copy(update={"arguments": arguments})
+                    )
                 case Finish(usage=finished):
                     usage = finished
-        return Message(role="assistant", content="".join(text), tool_calls=calls), usage
+        content = clean_text("".join(text))
+        return Message(role="assistant", content=content, tool_calls=calls), usage
 
     # -- tools -----------------------------------------------------------
 
@@ -282,11 +290,7 @@ class EventLoop:
         return None
 
     async def _run_tools(self, state: LoopState, calls: list[ToolCall]) -> list[dict[str, Any]]:
-        done = set()  # answered before a restart: the results after the model's turn
-        for m in reversed(state.messages):
-            if m.role != "tool":
-                break
-            done.add(m.tool_call_id)
+        done = _answered(state.messages)  # recorded before a restart: never run again
         todo = [c for c in calls if c.id not in done]
         steps: dict[str, dict[str, Any]] = {}
         limiter = anyio.CapacityLimiter(self.config.max_parallel_tools)
@@ -376,7 +380,7 @@ class EventLoop:
             return f"Error: {exc}", True
         except Exception as exc:
             return f"Error: {call.name} failed: {type(exc).__name__}: {exc}", True
-        content = render_result(result)
+        content = clean_text(render_result(result))  # a tool server's text may be unstorable
         return spill(self.io.data_dir, call.id, content, self.config.max_tool_result_chars), False
 
     def _set_output(self, state: LoopState, arguments: dict[str, Any]) -> str:
@@ -452,3 +456,25 @@ class EventLoop:
             state.messages.append(Message(role="user", content=answer))
         await self._save(state)
         return None
+
+
+def _trailing_results(messages: list[Message]) -> int:
+    """Where the tool results that end the conversation begin."""
+    start = len(messages)
+    while start > 0 and messages[start - 1].role == "tool":
+        start -= 1
+    return start
+
+
+def _answered(messages: list[Message]) -> set[str | None]:
+    """The tool call ids answered by the tool results that end the conversation."""
+    return {m.tool_call_id for m in messages[_trailing_results(messages) :]}
+
+
+def _unanswered_turn(messages: list[Message]) -> Message | None:
+    """The model's last turn if some of its tool calls have no result yet, else ``None``."""
+    start = _trailing_results(messages)
+    if start == 0 or messages[start - 1].role != "assistant":
+        return None
+    turn, done = messages[start - 1], _answered(messages)
+    return turn if any(c.id not in done for c in turn.tool_calls) else None

@@ -38,6 +38,7 @@ from hive_mcp._values import value_problem
 from hive_mcp.errors import InputError, StoreError, UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
 from hive_mcp.graph import Agent, AgentCatalog, GraphExecutor
+from hive_mcp.graph._executor import store_failure
 from hive_mcp.graph._inputs import InputBroker
 from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.llm import ProviderResolver
@@ -132,6 +133,7 @@ class AgentRuntime:
         self._clock = clock or SystemClock()
         self.triggers: Triggers | None = None
         self._agent_of: dict[str, str] = {}
+        self._store_retries: dict[str, int] = {}  # execution -> resumes the store refused
         self.presence = Presence(
             journal.store, role=role, clock=now, on_input=self.send_input, on_cancel=self.cancel
         )
@@ -311,6 +313,7 @@ class AgentRuntime:
 
     async def _drive(self, executor: GraphExecutor, live: _Live, resume: bool) -> None:
         eid = live.record.id
+        lost: StoreError | None = None
         try:
             with live.scope:
                 holder = await self.presence.claim(eid)
@@ -323,12 +326,46 @@ class AgentRuntime:
                     await executor.resume(eid)
                 else:
                     await executor.start_execution(live.record)
-        except Exception:
-            log.exception("execution %s crashed", eid)
+        except Exception as exc:
+            lost = store_failure(exc)
+            if lost is None:
+                log.exception("execution %s crashed", eid)
         finally:
             await self._release_slot(eid)
             self._live.pop(eid, None)
             live.finished.set()
+        if lost is None:
+            self._store_retries.pop(eid, None)
+        else:
+            self._resume_later(executor, eid, lost)
+
+    async def _resume_when_stored(
+        self, executor: GraphExecutor, execution_id: str, lost: StoreError
+    ) -> None:
+        """Resume an execution whose last writes the store refused, once it writes again.
+
+        As after a crash, it goes on from what was stored. Tries again with a
+        growing pause (0.5 s doubling to 30 s) while the store keeps refusing.
+        """
+        tries = self._store_retries[execution_id] = self._store_retries.get(execution_id, 0) + 1
+        pause = min(0.5 * 2 ** (tries - 1), 30.0)
+        log.warning(
+            "execution %s stopped: %s; trying to resume it in %.1f s", execution_id, lost, pause
+        )
+        await anyio.sleep(pause)
+        if execution_id in self._live:
+            return
+        try:
+            record = await self.journal.store.get_execution(execution_id)
+        except StoreError as exc:
+            self._resume_later(executor, execution_id, exc)
+            return
+        if record is not None and not record.status.is_final:
+            self._launch(executor, record, resume=True)
+
+    def _resume_later(self, executor: GraphExecutor, execution_id: str, lost: StoreError) -> None:
+        assert self._task_group is not None
+        self._task_group.start_soon(self._resume_when_stored, executor, execution_id, lost)
 
     # The broker's park / unpark hooks, and the end of a drive.
     async def _take_slot(self, execution_id: str) -> None:
@@ -437,7 +474,11 @@ class AgentRuntime:
                     return str(done.get("node_id"))
                 self._launch(self.executor(record.agent), record, resume=True)
             await self._until_waiting(execution_id)
-        return self.broker.deliver(execution_id, text, node_id)
+        waiter = self.broker.answer(execution_id, text, node_id)
+        # "Delivered" only once the node has stored the answer: a crash after
+        # this returns cannot take it back.
+        with anyio.fail_after(self.limits.max_wait_seconds):
+            return await waiter.taken()
 
     async def _until_waiting(self, execution_id: str) -> None:
         # The broker registers a waiter before its event is published, so

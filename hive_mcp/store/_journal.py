@@ -5,6 +5,15 @@ writer task commits everything queued in a single transaction (a group
 commit: under load batches grow, idle they hold one event), and only then
 hands the events to the in-memory bus and wakes long-pollers. So a subscriber
 or poller never sees an event that a crash could take back.
+
+A write that fails (a full disk, an I/O error) is, for the executions whose
+parts of it were not stored, what a crash is: what they did since their last
+stored write is gone. The journal forgets their numbering (the next
+``open_execution`` continues after what is stored, so logs stay gap-free),
+drops what they queued meanwhile, and refuses their further writes with a
+``StoreError`` until they are opened again; whoever waits on their writes
+gets that error. Other executions, and the next batch, carry on: the writer
+never stops.
 """
 
 from __future__ import annotations
@@ -18,10 +27,16 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from hive_mcp.errors import StoreError
+from hive_mcp.errors import StoreError, StoreWriteError
 from hive_mcp.events import Event, EventBus, EventType
 from hive_mcp.store._base import Store
-from hive_mcp.store._records import Checkpoint, ExecutionRecord, NodeState, WriteBatch
+from hive_mcp.store._records import (
+    Checkpoint,
+    ExecutionRecord,
+    NodeState,
+    WriteBatch,
+    executions_of,
+)
 
 __all__ = ["Journal"]
 
@@ -29,18 +44,31 @@ log = logging.getLogger(__name__)
 
 
 class _Ticket:
-    """Completion of one batch, shared by everyone waiting on it."""
+    """Completion of one batch, shared by everyone waiting on it.
 
-    __slots__ = ("done", "error")
+    ``failed`` holds the executions whose parts of the batch were not stored.
+    """
+
+    __slots__ = ("done", "failed")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
-        self.error: BaseException | None = None
+        self.failed: dict[str, str] = {}
 
-    async def wait(self) -> None:
+    async def wait(self, execution_ids: tuple[str, ...]) -> None:
         await self.done.wait()
-        if self.error is not None:
-            raise StoreError(f"the store write failed: {self.error}") from self.error
+        concerned = execution_ids or tuple(self.failed)
+        for eid in concerned:
+            if eid in self.failed:
+                raise StoreError(_not_stored(eid, self.failed[eid]))
+
+
+def _not_stored(execution_id: str, reason: str) -> str:
+    return (
+        f"the store could not write execution {execution_id}'s latest changes ({reason}); "
+        "nothing of them was kept. Free space or fix the store (see `hive-mcp executions`); "
+        "the execution resumes from what was stored"
+    )
 
 
 class Journal:
@@ -60,7 +88,7 @@ class Journal:
         self._ticket = _Ticket()
         self._inflight: _Ticket | None = None
         self._work = anyio.Event()
-        self._broken: BaseException | None = None
+        self._lost: dict[str, str] = {}  # execution -> why its last writes were not stored
         self._closing = False
         self._task_group: TaskGroup | None = None
 
@@ -78,23 +106,27 @@ class Journal:
     ) -> bool | None:
         assert self._task_group is not None
         with anyio.CancelScope(shield=True):
-            if self._broken is None:
-                try:
-                    await self.flush()
-                except StoreError:
-                    log.exception("final flush of the journal failed")
+            try:
+                await self.flush()
+            except StoreError as lost:
+                log.error("the journal's last writes were not stored: %s", lost)
             self._closing = True
             self._work.set()
         return await self._task_group.__aexit__(exc_type, exc, tb)
 
     # -- writing ---------------------------------------------------------
 
-    async def open_execution(self, execution_id: str) -> None:
-        """Prepare to emit for ``execution_id``, continuing after its stored events."""
+    async def open_execution(self, execution_id: str) -> int:
+        """Prepare to emit for ``execution_id``, continuing after its stored events.
+
+        Returns the sequence number of its last event so far (0: it has none).
+        """
         if execution_id not in self._next_seq:
+            self._lost.pop(execution_id, None)  # opened anew: from what is stored
             last = await self.store.last_seq(execution_id)
             self._next_seq[execution_id] = last + 1
             self._committed.setdefault(execution_id, last)
+        return self._next_seq[execution_id] - 1
 
     def begin_execution(self, record: ExecutionRecord) -> None:
         """Queue a brand-new execution record; its events start at seq 1."""
@@ -110,10 +142,14 @@ class Journal:
         node_id: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> Event:
-        """Number an event and queue it for the next commit; never waits."""
+        """Number an event and queue it for the next commit; never waits.
+
+        Raises ``StoreError`` for an execution whose last writes were lost.
+        """
         try:
             seq = self._next_seq[execution_id]
         except KeyError:
+            self._refuse_lost(execution_id)
             raise RuntimeError(f"execution {execution_id} was not opened on this journal") from None
         self._next_seq[execution_id] = seq + 1
         event = Event(
@@ -129,33 +165,44 @@ class Journal:
 
     def put_execution(self, record: ExecutionRecord) -> None:
         """Queue an upsert of the execution record for the next commit."""
+        self._refuse_lost(record.id)
         self._pending.executions.append(record.model_copy())
         self._work.set()
 
     async def save_node_state(self, execution_id: str, key: str, state_json: str) -> None:
         """Store a node's resumable state (JSON text), durably; wait for it."""
+        self._refuse_lost(execution_id)
         self._pending.node_states.append(NodeState(execution_id, key, state_json))
         self._work.set()
-        await self.flush()
+        await self.flush(execution_id)
 
     async def checkpoint(self, execution_id: str, state: dict[str, Any]) -> Checkpoint:
         """Store ``state`` with a ``checkpoint_written`` event, atomically; wait for it."""
         event = self.emit(execution_id, EventType.CHECKPOINT_WRITTEN)
         checkpoint = Checkpoint(execution_id=execution_id, event_seq=event.seq, state=state)
         self._pending.checkpoints.append(checkpoint)
-        await self.flush()
+        await self.flush(execution_id)
         return checkpoint
 
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
-        if self._broken is not None:
-            raise StoreError(f"the store write failed earlier: {self._broken}")
+    async def flush(self, *execution_ids: str) -> None:
+        """Wait until everything queued so far is committed.
+
+        Raises ``StoreError`` if a write of one of ``execution_ids`` (with
+        none given: of any execution) was not stored.
+        """
         if self._task_group is None:
             raise RuntimeError("the journal is not running: use 'async with Journal(...)'")
+        for eid in execution_ids:
+            self._refuse_lost(eid)
         if self._pending:
-            await self._ticket.wait()
+            await self._ticket.wait(execution_ids)
         elif self._inflight is not None:
-            await self._inflight.wait()
+            await self._inflight.wait(execution_ids)
+
+    def _refuse_lost(self, execution_id: str) -> None:
+        reason = self._lost.get(execution_id)
+        if reason is not None:
+            raise StoreError(_not_stored(execution_id, reason))
 
     async def _writer(self) -> None:
         # Shielded: when an enclosing scope is cancelled (a shutdown), the
@@ -176,14 +223,35 @@ class Journal:
             try:
                 await self.store.write(batch)
             except Exception as exc:
-                log.exception("the journal could not write a batch")
-                self._broken = exc
-                ticket.error = exc
-                ticket.done.set()
-                return
+                failed = (
+                    exc.failed
+                    if isinstance(exc, StoreWriteError)
+                    else dict.fromkeys(executions_of(batch), f"{type(exc).__name__}: {exc}")
+                )
+                log.error("the store did not take a write: %s", exc)
+                self._lose(failed, ticket)
+                batch.events = [e for e in batch.events if e.execution_id not in failed]
             self._deliver(batch.events)
             self._inflight = None
             ticket.done.set()
+
+    def _lose(self, failed: dict[str, str], ticket: _Ticket) -> None:
+        """Forget what the executions in ``failed`` did since their last stored write."""
+        ticket.failed = failed
+        self._lost.update(failed)
+        for eid in failed:
+            self._next_seq.pop(eid, None)
+            self._committed.pop(eid, None)
+        # What they queued since follows what was lost: it cannot be stored either,
+        # and whoever waits for it learns so from the next ticket.
+        pending = self._pending
+        dropped = executions_of(pending) & failed.keys()
+        if dropped:
+            pending.events = [e for e in pending.events if e.execution_id not in failed]
+            pending.checkpoints = [c for c in pending.checkpoints if c.execution_id not in failed]
+            pending.executions = [r for r in pending.executions if r.id not in failed]
+            pending.node_states = [n for n in pending.node_states if n.execution_id not in failed]
+            self._ticket.failed.update({eid: failed[eid] for eid in dropped})
 
     def _deliver(self, events: list[Event]) -> None:
         publish = self.bus.publish

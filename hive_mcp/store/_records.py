@@ -19,6 +19,7 @@ __all__ = [
     "NodeState",
     "RowCounts",
     "WriteBatch",
+    "executions_of",
 ]
 
 
@@ -98,6 +99,16 @@ class WriteBatch:
 
     def __bool__(self) -> bool:
         return bool(self.events or self.checkpoints or self.executions or self.node_states)
+
+
+def executions_of(batch: WriteBatch) -> set[str]:
+    """The ids of the executions that have something in ``batch``."""
+    return (
+        {e.execution_id for e in batch.events}
+        | {c.execution_id for c in batch.checkpoints}
+        | {r.id for r in batch.executions}
+        | {s.execution_id for s in batch.node_states}
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ the store while a server is writing to it.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -32,13 +33,23 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
+from pydantic_core import PydanticSerializationError
 
-from hive_mcp.errors import StoreError
+from hive_mcp._values import clean_text
+from hive_mcp.errors import StoreError, StoreWriteError
 from hive_mcp.events import Event, EventType
-from hive_mcp.store._records import Checkpoint, ExecutionRecord, ExecutionStatus, WriteBatch
+from hive_mcp.store._records import (
+    Checkpoint,
+    ExecutionRecord,
+    ExecutionStatus,
+    WriteBatch,
+    executions_of,
+)
 from hive_mcp.store._sqlite_shared import SHARED_SCHEMA, SharedTables
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 CHECKPOINT_EVERY_ROWS = 20_000
@@ -187,27 +198,53 @@ class SQLiteStore(SharedTables):
             finally:
                 conn.close()
 
-        await anyio.to_thread.run_sync(checkpoint)
+        try:
+            await anyio.to_thread.run_sync(checkpoint)
+        except sqlite3.Error as exc:
+            # The rows are committed (in the WAL); moving them into the main file
+            # can wait for the next checkpoint, so this is no failed write.
+            self._rows_since_checkpoint = CHECKPOINT_EVERY_ROWS
+            log.warning("store %s: WAL checkpoint failed (%s); trying again later", self.path, exc)
 
     async def write(self, batch: WriteBatch) -> None:
-        """Write the batch: each execution's part of it in one transaction."""
+        """Write the batch: each execution's part of it in one transaction.
+
+        A transaction that fails is tried again one execution at a time, so
+        one execution's failure leaves the others stored; ``StoreWriteError``
+        names the executions that got nothing stored.
+        """
+        failed: dict[str, str] = {}
         for part in _by_execution(batch, CHUNK_ROWS):
-            await self._write(part)
+            try:
+                await self._write(part)
+            except StoreError as exc:
+                singles = _by_execution(part, 0)  # one execution each
+                if len(singles) == 1:
+                    failed.update(dict.fromkeys(executions_of(part), str(exc)))
+                    continue
+                for single in singles:
+                    try:
+                        await self._write(single)
+                    except StoreError as single_exc:
+                        failed.update(dict.fromkeys(executions_of(single), str(single_exc)))
+        if failed:
+            reasons = sorted(set(failed.values()))
+            raise StoreWriteError(
+                f"{len(failed)} execution(s) not stored: {'; '.join(reasons)}", failed
+            )
 
     async def _write(self, batch: WriteBatch) -> None:
         events = [
-            (e.execution_id, e.seq, e.type.value, e.node_id, e.timestamp, json.dumps(e.data))
+            (e.execution_id, e.seq, e.type.value, e.node_id, e.timestamp, _json(e.data))
             for e in batch.events
         ]
         checkpoints = [
-            (c.execution_id, c.event_seq, c.created_at, json.dumps(c.state))
-            for c in batch.checkpoints
+            (c.execution_id, c.event_seq, c.created_at, _json(c.state)) for c in batch.checkpoints
         ]
         executions = [
-            (r.id, r.agent, r.status.value, r.created_at, r.model_dump_json())
-            for r in batch.executions
+            (r.id, r.agent, r.status.value, r.created_at, _record_json(r)) for r in batch.executions
         ]
-        node_states = [(s.execution_id, s.key, s.state_json) for s in batch.node_states]
+        node_states = [(s.execution_id, s.key, clean_text(s.state_json)) for s in batch.node_states]
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
@@ -230,9 +267,15 @@ class SQLiteStore(SharedTables):
                         node_states,
                     )
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
         await self._call(run, read=False)
         await self._maybe_checkpoint_wal(
@@ -370,6 +413,23 @@ class SQLiteStore(SharedTables):
             self._conn.close()
 
         await anyio.to_thread.run_sync(finish, limiter=self._limiter)
+
+
+def _json(value: Any) -> str:
+    """JSON text any SQLite column takes: no lone surrogate, nothing unserialisable.
+
+    Non-ASCII is written as is (``ensure_ascii=False``), so a lone surrogate
+    appears in the text itself, where ``clean_text`` replaces it; escaped it
+    would come back out of every read and fail there instead.
+    """
+    return clean_text(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _record_json(record: ExecutionRecord) -> str:
+    try:
+        return record.model_dump_json()
+    except PydanticSerializationError:  # a lone surrogate, from data no door checked
+        return _json(record.model_dump(mode="json"))
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

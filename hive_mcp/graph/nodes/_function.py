@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from hive_mcp.errors import UsageError
+from hive_mcp.errors import StoreError, UsageError
 from hive_mcp.graph._spec import NodeSpec
 from hive_mcp.graph.nodes._base import NodeContext, NodeResult, NodeStatus
 
@@ -129,6 +129,8 @@ class FunctionNode:
                 value = await anyio.to_thread.run_sync(
                     partial(self._fn, **kwargs), abandon_on_cancel=True
                 )
+        except StoreError:
+            raise  # the store lost the execution's writes: not the step's failure
         except Exception as exc:
             return NodeResult(status=NodeStatus.FAILURE, error=f"{type(exc).__name__}: {exc}")
         if value is None:
