@@ -10,15 +10,18 @@ client-facing node that waits for an answer and then makes a side effect
 (tests/tool_servers/ledger.py), a real subprocess that fsyncs one line per
 run to a file outside hive-mcp.
 
-Each server process is a *generation*. For every generation but the last, a
-``random.Random`` seeded from the run's seed and the generation number picks
-a kill point: a random short delay, right after a batch of starts, right
-after an answer was delivered, after the k-th result of a parallel turn, or
-after the first side effect of a fan-out branch. The server is SIGKILLed
-there and started again on the same home, where it resumes what was
-unfinished. Meanwhile the harness starts executions (with idempotency keys,
-so a start cut by a kill is simply retried) and answers every question, until
-all executions are terminal or the time bound passes.
+Each server process is a *generation*. Every generation but the last is
+killed at a kill point of one kind: a random short delay, right after a
+batch of starts, right after an answer was delivered, after the k-th result
+of a parallel turn, or after the first side effect of a fan-out branch. Each
+kind comes equally often, in an order shuffled by the seed; the delays and
+``k`` come from a ``random.Random`` seeded by the seed and the generation.
+When no execution can reach the chosen point (none is before it), the kill
+comes at a random moment instead. The server is SIGKILLed there and started
+again on the same home, where it resumes what was unfinished. Meanwhile the
+harness starts executions (with idempotency keys, so a start cut by a kill is
+simply retried), a share in each generation, and answers every question,
+until all executions are terminal or the time bound passes.
 
 Then every execution is checked (``check``), and each broken invariant
 counts as an anomaly:
@@ -63,7 +66,6 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import httpx2
-from anyio.abc import CancelScope
 from mcp import Client
 
 from tests.support import free_port
@@ -77,7 +79,7 @@ SEED_ENV = "HIVE_CRASH_SEED"
 TERMINAL = ("completed", "failed", "cancelled")
 INVARIANTS = ("terminal", "same_output", "gap_free", "starts_started", "ran_once")
 KILL_KINDS = ("delay", "after_starts", "after_answer", "parallel_results", "branch_effect")
-KILL_WAIT = 3.0  # a kill point that does not come within this is taken as reached
+KILL_WAIT = 3.0  # a kill point that does not come within this is given up for another
 PARALLEL_CALLS = 8
 
 _QUESTIONS = (
@@ -169,6 +171,7 @@ class Outcome:
 class Kill:
     generation: int
     kind: str
+    reached: bool  # False: no execution could reach that point; killed at a random moment
 
 
 @dataclass
@@ -307,7 +310,7 @@ class ServerProcess:
     def _drain(self, proc: subprocess.Popen[str]) -> None:
         # Read stderr to its end (a full pipe would stall the server), into the log.
         assert proc.stderr is not None
-        with self.log.open("a", encoding="utf-8") as log:
+        with proc.stderr, self.log.open("a", encoding="utf-8") as log:
             for line in proc.stderr:
                 log.write(line)
                 log.flush()
@@ -369,7 +372,7 @@ class _Generation:
     """What the tasks of one generation tell each other."""
 
     server: ServerProcess
-    scope: CancelScope
+    scope: anyio.CancelScope
     rng: random.Random
     started: anyio.Event = field(default_factory=anyio.Event)
     answered: anyio.Event = field(default_factory=anyio.Event)
@@ -398,6 +401,11 @@ class MixDriver:
         self.home = home
         self.agents = agents
         self.max_kills = kills
+        # Each kind of kill point equally often, in a seeded order.
+        rounds = -(-kills // len(KILL_KINDS))
+        self.schedule = [kind for _ in range(rounds) for kind in KILL_KINDS]
+        random.Random(seed).shuffle(self.schedule)
+        del self.schedule[kills:]
         self.seed = seed
         self.max_concurrent = max_concurrent
         self.time_limit = time_limit
@@ -414,7 +422,7 @@ class MixDriver:
             server = ServerProcess(generation, self.home, self.agents, self.max_concurrent)
             await server.start()
             rng = random.Random(f"{self.seed}:{generation}")
-            kill = rng.choice(KILL_KINDS) if len(self.kills) < self.max_kills else None
+            kill = self.schedule[len(self.kills)] if len(self.kills) < self.max_kills else None
             try:
                 with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
                     finished = await self._generation(server, rng, kill)
@@ -486,6 +494,7 @@ class MixDriver:
         if will_be_killed and waiting:
             share = math.ceil(len(waiting) / (self.max_kills - len(self.kills) + 1))
             count = gen.rng.randint(max(1, share // 2), max(1, share * 3 // 2))
+            count = min(count, len(waiting) - 1)  # work is left for the next generation too
         for t in waiting[:count]:
             started = await self._call(
                 client,
@@ -545,24 +554,37 @@ class MixDriver:
                 last_seq[t.execution_id] = page["next_after"]
 
     async def _killer(self, client: Client, gen: _Generation, kind: str) -> None:
+        reached = False
         with anyio.move_on_after(KILL_WAIT):
-            if kind == "delay":
-                await anyio.sleep(gen.rng.uniform(0.0, 1.5))
-            elif kind == "after_starts":
-                await gen.started.wait()
-            elif kind == "after_answer":
-                await gen.answered.wait()
-            elif kind == "parallel_results":
-                await self._until_results(client, gen, "crash_parallel", gen.rng.randint(1, 7))
-            else:
-                await self._until_results(client, gen, "crash_fanout", 1)
+            reached = await self._kill_point(client, gen, kind)
+        if not reached:  # no execution can reach that point now: any other moment will do
+            await anyio.sleep(gen.rng.uniform(0.0, 0.5))
         gen.server.kill()
-        gen.server.note(f"SIGKILL ({kind})")
-        self.kills.append(Kill(gen.server.generation, kind))
+        gen.server.note(f"SIGKILL ({kind}{'' if reached else ', not reached'})")
+        self.kills.append(Kill(gen.server.generation, kind, reached))
         gen.scope.cancel()
 
-    async def _until_results(self, client: Client, gen: _Generation, agent: str, k: int) -> None:
-        """Wait until an execution of ``agent`` has ``k`` side-effect results recorded."""
+    async def _kill_point(self, client: Client, gen: _Generation, kind: str) -> bool:
+        """Wait for the point ``kind`` names; False at once if no execution can reach it."""
+        if kind == "delay":
+            await anyio.sleep(gen.rng.uniform(0.0, 1.5))
+        elif kind == "after_starts":
+            await gen.started.wait()
+        elif kind == "after_answer":
+            await gen.started.wait()
+            if not any(t.plan.answer and t.status not in TERMINAL for t in self.tracked.values()):
+                return False
+            await gen.answered.wait()
+        elif kind == "parallel_results":
+            k = gen.rng.randint(1, PARALLEL_CALLS - 1)
+            return await self._until_results(client, gen, "crash_parallel", k)
+        else:
+            return await self._until_results(client, gen, "crash_fanout", 1)
+        return True
+
+    async def _until_results(self, client: Client, gen: _Generation, agent: str, k: int) -> bool:
+        """Wait until an execution of ``agent`` has its ``k``-th side-effect result recorded;
+        False if none of them is before that point."""
         await gen.started.wait()
         candidates = sorted(
             t.execution_id
@@ -587,11 +609,11 @@ class MixDriver:
                 if wait == 0.0 and seen + found >= k:
                     break  # already past this point: try another
                 seen, after, wait = seen + found, page["next_after"], 0.5
-                if page["status"] in TERMINAL:
+                if seen < k and page["status"] in TERMINAL:
                     break
             else:
-                return
-        await anyio.sleep_forever()  # none is before the point: KILL_WAIT ends it
+                return True
+        return False
 
     async def _collect(self, server: ServerProcess) -> dict[str, Outcome]:
         outcomes = {}
@@ -642,6 +664,8 @@ def check(plans: list[Plan], run: MixRun, reference: MixRun | None) -> list[Anom
 
         if o.status not in TERMINAL:
             note("terminal", f"ended the run {o.status}")
+        elif reference is None and o.status != "completed":
+            note("terminal", f"{o.status} without any kill")  # the reference must succeed
         if o.execution_id is None:
             continue
         if reference is not None:
@@ -761,7 +785,7 @@ async def crash_test(
         seed=config.seed,
         executions=len(plans),
         kills=len(crashed.kills),
-        kill_kinds=Counter(k.kind for k in crashed.kills),
+        kill_kinds=Counter(k.kind if k.reached else "not reached" for k in crashed.kills),
         generations=crashed.generations,
         completed=sum(1 for o in crashed.outcomes.values() if o.status == "completed"),
         anomalies=check(plans, crashed, reference),

@@ -85,7 +85,7 @@ def policy(request: Any) -> Any:
     if request.node_id == "worker":
         effect, slow = f"{inputs['job']}/effect", f"{inputs['job']}/slow"
         plan = [
-            call("record_effect", key=effect, work_ms=20),
+            call("record_effect", key=effect, work_ms=100),
             call("record_effect", key=slow, work_ms=400),
             call(
                 "set_output",
