@@ -48,6 +48,7 @@ scripts/crash_test.py (the long version).
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import random
@@ -79,7 +80,7 @@ SEED_ENV = "HIVE_CRASH_SEED"
 TERMINAL = ("completed", "failed", "cancelled")
 INVARIANTS = ("terminal", "same_output", "gap_free", "starts_started", "ran_once")
 KILL_KINDS = ("delay", "after_starts", "after_answer", "parallel_results", "branch_effect")
-KILL_WAIT = 3.0  # a kill point that does not come within this is given up for another
+KILL_WAIT = 6.0  # a kill point that does not come within this is given up for another
 PARALLEL_CALLS = 8
 
 _QUESTIONS = (
@@ -242,6 +243,18 @@ class CrashReport:
 # -- one server process ----------------------------------------------------------
 
 
+_LIVE: set[subprocess.Popen[str]] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    # A harness stopped by Ctrl-C or a test timeout leaves no server running.
+    for proc in _LIVE:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 class ServerProcess:
     """``hive-mcp serve --http`` on a home: one generation of the crash run."""
 
@@ -284,6 +297,7 @@ class ServerProcess:
                     text=True,
                 )
             )
+            _LIVE.add(self._proc)
             threading.Thread(target=self._drain, args=(self._proc,), daemon=True).start()
             await anyio.to_thread.run_sync(self._ready.wait, 60)
             if self._listening and await self._answers(f"http://127.0.0.1:{port}/health"):
@@ -291,7 +305,7 @@ class ServerProcess:
                 self.note(f"pid {self._proc.pid} listening on port {port}")
                 return
             self._proc.kill()
-            self._proc.wait(timeout=10)
+            await self.wait()
         raise CrashHarnessError(f"the server did not start; its log:\n{self.log_tail()}")
 
     async def _answers(self, health: str) -> bool:
@@ -336,8 +350,11 @@ class ServerProcess:
 
     async def wait(self) -> int:
         """Reap it: a killed process that is not reaped still looks alive to the next one."""
-        assert self._proc is not None
-        return await anyio.to_thread.run_sync(lambda: self._proc.wait(timeout=30))  # type: ignore[union-attr]
+        proc = self._proc
+        assert proc is not None
+        code = await anyio.to_thread.run_sync(partial(proc.wait, timeout=30))
+        _LIVE.discard(proc)
+        return code
 
     async def stop(self) -> int:
         """SIGTERM, the clean way out; returns the exit code."""
@@ -377,10 +394,6 @@ class _Generation:
     started: anyio.Event = field(default_factory=anyio.Event)
     answered: anyio.Event = field(default_factory=anyio.Event)
     done: bool = False
-
-
-class _ServerGone(Exception):
-    pass
 
 
 class MixDriver:
@@ -428,7 +441,8 @@ class MixDriver:
                     finished = await self._generation(server, rng, kill)
             except BaseException:
                 server.kill()  # never leave a server behind, whatever went wrong
-                await server.wait()
+                with anyio.CancelScope(shield=True):
+                    await server.wait()
                 raise
             if server.killed:
                 await server.wait()
@@ -437,7 +451,8 @@ class MixDriver:
             server = ServerProcess(generation, self.home, self.agents, self.max_concurrent)
             await server.start()
         try:
-            outcomes = await self._collect(server)
+            with anyio.fail_after(120):
+                outcomes = await self._collect(server)
         finally:
             code = await server.stop()
         if code != 0:
@@ -586,13 +601,12 @@ class MixDriver:
         """Wait until an execution of ``agent`` has its ``k``-th side-effect result recorded;
         False if none of them is before that point."""
         await gen.started.wait()
-        candidates = sorted(
-            t.execution_id
-            for t in self.tracked.values()
-            if t.plan.agent == agent and t.execution_id is not None and t.status not in TERMINAL
-        )
-        gen.rng.shuffle(candidates)
-        for execution_id in candidates:
+        mine = [t for t in self.tracked.values() if t.plan.agent == agent and t.execution_id]
+        running = sorted(str(t.execution_id) for t in mine if t.status == "running")
+        queued = sorted(str(t.execution_id) for t in mine if t.status == "pending")
+        gen.rng.shuffle(running)  # the running ones first: the queued may not start in time
+        gen.rng.shuffle(queued)
+        for execution_id in running + queued:
             seen, after, wait = 0, 0, 0.0
             while seen < k:
                 page = await self._call(
