@@ -83,7 +83,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
             kinds[kind] = kinds.get(kind, 0) + n
     print("\nkill points: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     print(f"server processes: {sum(r.generations for r in reports)}, ", end="")
-    print(f"answers sent: {sum(r.answers for r in reports)}")
+    print(f"answers sent: {sum(r.answers for r in reports)}, ", end="")
+    reruns = sum(r.reruns for r in reports)
+    print(f"repeated side-effect runs (a kill before the result was recorded): {reruns}")
     bad = [r for r in reports if r.anomalies or r.reference_anomalies]
     for r in bad:
         print("\n" + r.describe())

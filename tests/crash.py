@@ -217,6 +217,7 @@ class CrashReport:
     reference_anomalies: list[Anomaly]
     wall_seconds: float
     answers: int
+    reruns: int  # ledger runs beyond each call's first: the at-least-once window, if ran_once is 0
 
     def counts(self) -> dict[str, int]:
         found = Counter(a.invariant for a in self.anomalies)
@@ -229,7 +230,8 @@ class CrashReport:
         lines = [
             f"seed {self.seed}: {self.executions} executions, {self.kills} kills ({kinds}), "
             f"{self.generations} server processes, {self.completed} completed, "
-            f"{self.answers} answers, {self.wall_seconds:.1f} s; anomalies: {counts}"
+            f"{self.answers} answers, {self.reruns} repeated side-effect runs, "
+            f"{self.wall_seconds:.1f} s; anomalies: {counts}"
         ]
         everything = [f"reference run: {a}" for a in self.reference_anomalies]
         everything += [str(a) for a in self.anomalies]
@@ -806,4 +808,5 @@ async def crash_test(
         reference_anomalies=check(plans, reference, None),
         wall_seconds=time.monotonic() - began,
         answers=crashed.answers,
+        reruns=len(crashed.ledger) - len({line["key"] for line in crashed.ledger}),
     )
