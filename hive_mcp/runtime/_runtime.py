@@ -282,7 +282,7 @@ class AgentRuntime:
         record = executor.create(
             input, entry_point=entry_point, idempotency_key=idempotency_key, parent_id=parent
         )
-        await self.journal.flush()
+        await self.journal.flush(record.id)
         self._launch(executor, record, resume=False)
         return record
 
@@ -585,4 +585,4 @@ async def record_cancelled(journal: Journal, record: ExecutionRecord) -> None:
     await journal.open_execution(record.id)
     journal.emit(record.id, EventType.EXECUTION_CANCELLED)
     journal.put_execution(record)
-    await journal.flush()
+    await journal.flush(record.id)
