@@ -233,6 +233,13 @@ def test_a_file_that_is_not_sqlite_is_named_so_and_left_alone(tmp_path: Path) ->
     assert path.read_text() == "just some notes\n" * 100
 
 
+def test_a_folder_where_the_store_file_belongs_is_named_so(tmp_path: Path) -> None:
+    (tmp_path / "store.db").mkdir()
+    assert f"{tmp_path / 'store.db'} is a folder, not a store file" in refusal(
+        tmp_path / "store.db"
+    )
+
+
 def test_a_large_store_is_checked_in_the_background_and_damage_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -251,6 +251,11 @@ def _create(path: Path, schema: str, version: int) -> None:
 
 def _check_file(path: Path) -> None:
     """Refuse an empty ``store.db`` and one that is not SQLite at all."""
+    if path.is_dir():
+        raise StoreError(
+            f"{path} is a folder, not a store file: check that HIVE_MCP_HOME names the folder "
+            "of your store, or point it at another folder"
+        )
     size = _size(path)
     if size == 0:
         wal = _size(_wal(path))
