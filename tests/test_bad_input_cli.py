@@ -168,3 +168,17 @@ async def test_the_server_serves_the_good_agents_of_a_folder_with_broken_files(
             result = await call(client, "run_text_report", text="Owls hoot.")
     assert "run_text_report" in names and not any("digits" in n or "deep" in n for n in names)
     assert result["status"] == "completed"
+
+
+def test_serve_started_with_stdin_closed_stops_cleanly(tmp_path: Path) -> None:
+    # How some launchers start a daemon: no descriptor 0 at all. Nothing to read: stop.
+    done = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m hive_mcp serve <&-', sys.executable],
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr

@@ -20,6 +20,7 @@ encode, and stop. Responses and notifications pass as they are.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -182,6 +183,20 @@ class _NoLines:
         raise StopAsyncIteration
 
 
+def _private_copy_of_stdin(stdin: Any) -> int | None:
+    """A duplicate of descriptor 0 above the standard ones, if ``stdin`` reads it."""
+    try:
+        if stdin.buffer.fileno() != 0:
+            return None
+        if sys.platform == "win32":  # pragma: no cover
+            return os.dup(0)
+        import fcntl
+
+        return fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 @contextlib.contextmanager
 def _claimed_stdin() -> Iterator[BinaryIO]:
     """The process's stdin, for this transport alone.
@@ -191,12 +206,16 @@ def _claimed_stdin() -> Iterator[BinaryIO]:
     take messages meant for the server. The private copy is never closed: a
     reader thread left blocked on it at shutdown must not see it recycled.
     """
-    if sys.platform == "win32":  # pragma: no cover
-        private = os.dup(0)
-    else:
-        import fcntl
-
-        private = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
+    # Python leaves sys.stdin None when the process started with fd 0 closed:
+    # then fd 0 may well be another file of ours by now, never to be diverted.
+    stdin = sys.stdin
+    if stdin is None:
+        yield io.BytesIO()  # nothing to read: the server stops at once
+        return
+    private = _private_copy_of_stdin(stdin)
+    if private is None:
+        yield stdin.buffer  # not ours to divert: read it in place
+        return
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
