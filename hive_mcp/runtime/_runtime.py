@@ -44,6 +44,7 @@ from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.llm import ProviderResolver
 from hive_mcp.runtime._delegation import LocalAgents, cancel_remote_delegates
 from hive_mcp.runtime._goals import DEFAULT_GOAL_WINDOW, GoalProgress, evaluate_goal
+from hive_mcp.runtime._keyed import KeyedLocks
 from hive_mcp.runtime._presence import Presence, busy_error, send_command
 from hive_mcp.runtime._slots import Slots
 from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers, primary_memory
@@ -134,6 +135,7 @@ class AgentRuntime:
         self.triggers: Triggers | None = None
         self._agent_of: dict[str, str] = {}
         self._store_retries: dict[str, int] = {}  # execution -> resumes the store refused
+        self._starting = KeyedLocks()  # (agent, idempotency key) -> one start at a time
         self.presence = Presence(
             journal.store, role=role, clock=now, on_input=self.send_input, on_cancel=self.cancel
         )
@@ -274,10 +276,30 @@ class AgentRuntime:
         """
         self.catalog.get(agent)  # refuses an agent removed since its executor was made
         executor = self.executor(agent)
-        if idempotency_key is not None:
+        if idempotency_key is None:
+            return await self._start(executor, input, entry_point, None, parent)
+        # Callers racing with one key start one execution: here by a lock, across
+        # processes by the store's unique index (the loser's write is refused).
+        async with self._starting.hold((agent, idempotency_key)):
             existing = await self.journal.store.find_execution(agent, idempotency_key)
             if existing is not None:
                 return existing
+            try:
+                return await self._start(executor, input, entry_point, idempotency_key, parent)
+            except StoreError:
+                existing = await self.journal.store.find_execution(agent, idempotency_key)
+                if existing is None:
+                    raise
+                return existing
+
+    async def _start(
+        self,
+        executor: GraphExecutor,
+        input: Mapping[str, Any],
+        entry_point: str | None,
+        idempotency_key: str | None,
+        parent: str | None,
+    ) -> ExecutionRecord:
         self._check_input(input, "input")
         record = executor.create(
             input, entry_point=entry_point, idempotency_key=idempotency_key, parent_id=parent

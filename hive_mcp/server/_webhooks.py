@@ -26,11 +26,9 @@ import hmac
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -66,7 +64,6 @@ def webhook_route(
 ) -> Route:
     """The route serving every webhook entry point of the runtime's agents."""
     environ = os.environ if env is None else env
-    starting = _KeyedLocks()
 
     async def hook(request: Request) -> JSONResponse:
         agent_name = request.path_params["agent"]
@@ -118,8 +115,8 @@ def webhook_route(
         if problem is not None:
             return _error(400, problem)
         try:
-            async with starting.hold(key):  # one start per key, however many arrive at once
-                record = await runtime.trigger(agent_name, ep_id, data, idempotency_key=key)
+            # One start per key, however many arrive at once: the runtime's start sees to it.
+            record = await runtime.trigger(agent_name, ep_id, data, idempotency_key=key)
         except InputError as exc:
             return _error(422, str(exc))
         except UsageError as exc:
@@ -178,27 +175,3 @@ def _parse(body: bytes) -> tuple[dict[str, Any], str | None]:
         return {}, f"the body must be a JSON object, not {type(data).__name__}"
     problem = value_problem(data, "body")
     return (data, None) if problem is None else ({}, problem)
-
-
-class _KeyedLocks:
-    """A lock per idempotency key: concurrent deliveries of one key start one execution."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str | None) -> AsyncIterator[None]:
-        if key is None:
-            yield
-            return
-        lock, users = self._locks.get(key, (anyio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)

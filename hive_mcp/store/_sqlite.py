@@ -120,6 +120,7 @@ class SQLiteStore(SharedTables):
             )
             conn.executescript(_SCHEMA + SHARED_SCHEMA)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            _add_key_index(conn, self.path)
             return conn
         conn, checked = open_connection(
             Path(self.path),
@@ -129,6 +130,7 @@ class SQLiteStore(SharedTables):
         )
         if not checked:
             self._background_check = BackgroundCheck(Path(self.path))
+        _add_key_index(conn, self.path)
         return conn
 
     async def _call(
@@ -417,6 +419,36 @@ class SQLiteStore(SharedTables):
 
         with anyio.CancelScope(shield=True):  # closing must happen, even when cancelled
             await anyio.to_thread.run_sync(finish, limiter=self._limiter)
+
+
+_KEY_INDEX = "executions_one_per_key"
+
+
+def _add_key_index(conn: sqlite3.Connection, path: str) -> None:
+    """One execution per agent and idempotency key, also across processes sharing the store.
+
+    Added apart from the schema: a store written before it may hold two
+    executions of one key (the race it closes), and must still open.
+    """
+    known = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (_KEY_INDEX,)
+    ).fetchone()
+    if known:
+        return
+    try:
+        conn.execute(
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {_KEY_INDEX} ON executions "
+            "(agent, json_extract(body, '$.idempotency_key')) "
+            "WHERE json_extract(body, '$.idempotency_key') IS NOT NULL"
+        )
+    except sqlite3.IntegrityError:
+        log.warning(
+            "store %s holds two executions started with one idempotency key; processes "
+            "sharing it may each start one for a key until those are pruned",
+            path,
+        )
+    except sqlite3.OperationalError as exc:  # a read-only or busy store: next time
+        log.warning("store %s: idempotency index not added (%s)", path, exc)
 
 
 def _json(value: Any) -> str:
