@@ -31,7 +31,6 @@ async def test_a_raw_tool_server_answers_through_the_toolbox(odd: dict[str, obje
     assert await odd["echo"].call({}) == "echo: plain"  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(reason="the toolside fix (a stray stdout line is skipped) is on its branch")
 async def test_a_line_of_invalid_utf8_before_an_answer_loses_nothing(
     odd: dict[str, object],
 ) -> None:
@@ -39,7 +38,6 @@ async def test_a_line_of_invalid_utf8_before_an_answer_loses_nothing(
     assert await odd["echo"].call({}) == "echo: plain"  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(reason="no one cleans a lone surrogate escape in a tool server's answer yet")
 async def test_a_lone_surrogate_in_a_tool_answer_arrives_replaced(odd: dict[str, object]) -> None:
     assert await odd["surrogate_text"].call({}) == "a\ufffdb"  # type: ignore[attr-defined]
     assert await odd["echo"].call({}) == "echo: plain"  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ pinned with the SDK): that is careful code we do not want a second copy of.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -32,6 +33,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp.client import stdio as sdk
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.message import SessionMessage
+
+from hive_mcp._values import clean
 
 __all__ = ["StdoutWatch", "stdio_transport"]
 
@@ -61,6 +64,25 @@ class StdoutWatch:
 
     def since_start(self) -> float:
         return time.monotonic() - self.started
+
+
+def _parse(line: bytes) -> mcp_types.JSONRPCMessage:
+    """One JSON-RPC message; ``ValueError`` when the line is none.
+
+    The SDK's parser refuses the JSON escape of a lone surrogate (``"\\ud800"``)
+    that a tool server may send; such an answer is taken with the surrogate
+    replaced by U+FFFD rather than lost.
+    """
+    try:
+        return mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+    except ValueError:
+        if b"\\u" not in line:
+            raise
+        try:
+            value = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ValueError("not JSON") from None
+        return mcp_types.jsonrpc_message_adapter.validate_python(clean(value), by_name=False)
 
 
 @asynccontextmanager
@@ -95,7 +117,7 @@ async def stdio_transport(
                 if not line.strip():
                     continue
                 try:
-                    message = mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                    message = _parse(line)
                 except ValueError:  # invalid UTF-8 and invalid JSON included
                     if watch.stray is None:
                         watch.stray, watch.stray_after = line, watch.since_start()
