@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from hive_mcp._values import value_problem
+from hive_mcp._values import check_value
 from hive_mcp.config import Settings
-from hive_mcp.errors import InputError, UsageError
+from hive_mcp.errors import UsageError
 
 __all__ = ["answer_text", "check_text_arguments"]
 
@@ -60,13 +60,5 @@ def _undecodable(text: str) -> str | None:
 
 def answer_text(text: str, what: str, settings: Settings) -> str:
     """``text`` (an answer) if the runtime would take it; else an InputError saying why."""
-    problem = value_problem(text, what)
-    if problem is not None:
-        raise InputError(problem)
-    size = len(text.encode("utf-8"))
-    if size > settings.max_input_bytes:
-        raise InputError(
-            f"{what} is {size} bytes, over the limit of {settings.max_input_bytes} "
-            "(HIVE_MCP_MAX_INPUT_BYTES)"
-        )
+    check_value(text, what, settings.max_input_bytes)
     return text

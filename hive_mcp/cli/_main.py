@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 
 from hive_mcp import __version__
-from hive_mcp._values import value_problem
+from hive_mcp._values import check_value
 from hive_mcp.cli._checks import answer_text, check_text_arguments
 from hive_mcp.cli._ops import add_commands
 from hive_mcp.cli._render import render_goal, render_report
@@ -305,15 +305,7 @@ def _input_object(text: str, settings: Settings) -> dict[str, Any]:
         raise InputError("--input has a number too long to read; send it as a string") from None
     if not isinstance(data, dict):
         raise InputError(f"--input must be a JSON object, not {type(data).__name__}; {example}")
-    problem = value_problem(data, "input")
-    if problem is not None:
-        raise InputError(problem)
-    size = len(text.encode("utf-8"))
-    if size > settings.max_input_bytes:
-        raise InputError(
-            f"--input is {size} bytes, over the limit of {settings.max_input_bytes} "
-            "(HIVE_MCP_MAX_INPUT_BYTES); pass large data by reference (a path or URL) instead"
-        )
+    check_value(data, "input", settings.max_input_bytes)
     return data
 
 

@@ -22,7 +22,6 @@ through ``LocalAgents``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -34,8 +33,8 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from hive_mcp._values import value_problem
-from hive_mcp.errors import InputError, StoreError, UnknownExecutionError, UsageError
+from hive_mcp._values import check_value
+from hive_mcp.errors import StoreError, UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
 from hive_mcp.graph import Agent, AgentCatalog, GraphExecutor
 from hive_mcp.graph._executor import store_failure
@@ -310,18 +309,7 @@ class AgentRuntime:
 
     def _check_input(self, value: Any, what: str) -> None:
         """Refuse a value no store could keep, or one over the size limit, before storing."""
-        problem = value_problem(value, what)
-        if problem is not None:
-            raise InputError(problem)
-        if isinstance(value, str):
-            size = len(value.encode("utf-8"))
-        else:
-            size = len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
-        if size > self.limits.max_input_bytes:
-            raise InputError(
-                f"the {what} is {size} bytes, over the limit of {self.limits.max_input_bytes} "
-                "(HIVE_MCP_MAX_INPUT_BYTES); pass large data by reference (a path or URL) instead"
-            )
+        check_value(value, what, self.limits.max_input_bytes)
 
     def _launch(self, executor: GraphExecutor, record: ExecutionRecord, *, resume: bool) -> None:
         if self._task_group is None:
