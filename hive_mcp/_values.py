@@ -16,11 +16,14 @@ Python's refuse a lone UTF-16 surrogate (``"\\ud800"``, which Python's
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "clean", "clean_text", "value_problem"]
+from hive_mcp.errors import InputError
+
+__all__ = ["MAX_DEPTH", "check_value", "clean", "clean_text", "value_problem"]
 
 MAX_DEPTH = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -66,6 +69,25 @@ def value_problem(value: Any, where: str = "input", *, max_depth: int = MAX_DEPT
                 for index, child in enumerate(item):
                     stack.append((child, f"{path}[{index}]", depth + 1))
     return None
+
+
+def check_value(value: Any, what: str, max_bytes: int) -> None:
+    """``InputError`` when ``value`` (an input or an answer) is unstorable or over ``max_bytes``.
+
+    The one check of every door that stores what a caller sends.
+    """
+    problem = value_problem(value, what)
+    if problem is not None:
+        raise InputError(problem)
+    if isinstance(value, str):
+        size = len(value.encode("utf-8"))
+    else:
+        size = len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
+    if size > max_bytes:
+        raise InputError(
+            f"the {what} is {size} bytes, over the limit of {max_bytes} "
+            "(HIVE_MCP_MAX_INPUT_BYTES); pass large data by reference (a path or URL) instead"
+        )
 
 
 def clean_text(text: str) -> str:

@@ -142,7 +142,7 @@ def test_a_corrupt_store_is_reported_clearly_and_left_alone(
     (home / "store.db").write_bytes(b"garbage" * 1000)
     assert main(["run", "text_report", "--input", json.dumps({"text": TEXT})]) == 2
     err = capsys.readouterr().err
-    assert "is not a readable hive-mcp store" in err and "Traceback" not in err
+    assert "is not a SQLite database" in err and "Traceback" not in err
     assert (home / "store.db").read_bytes() == b"garbage" * 1000
 
 

@@ -313,3 +313,29 @@ async def test_on_a_full_disk_nothing_is_acknowledged_and_runs_resume_once_space
                 assert [e.seq for e in events] == list(range(1, len(events) + 1))
             assert [r.input["customer"] for r in await rt.list_executions()] == ["Bob", "Ada"]
         await store.close()
+
+
+async def test_callers_racing_with_one_idempotency_key_start_one_execution(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.db"
+    here, there = SQLiteStore(path), SQLiteStore(path)  # two servers sharing one home
+    async with (
+        Journal(here) as journal_a,
+        Journal(there) as journal_b,
+        AgentRuntime(catalog(), journal_a, data_dir=tmp_path) as a,
+        AgentRuntime(catalog(), journal_b, data_dir=tmp_path) as b,
+    ):
+        ids: list[str] = []
+
+        async def start(runtime: AgentRuntime) -> None:
+            ids.append((await runtime.start("gated", {"name": "k"}, idempotency_key="once")).id)
+
+        async with anyio.create_task_group() as tg:
+            for runtime in (a, b) * 4:
+                tg.start_soon(start, runtime)
+        assert len(ids) == 8 and len(set(ids)) == 1
+        assert len(await a.list_executions(agent="gated")) == 1
+        await a.cancel(ids[0])
+    await here.close()
+    await there.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,7 +33,9 @@ async def toolbox() -> AsyncIterator[Toolbox]:
             command=sys.executable,
             args=[FAULTY],
             env={"SECRET_TOKEN": "${TEST_SECRET}"},
-            timeout_seconds=3,
+            # The start shares this timeout: under load (2 busy cores) a Python server
+            # can take over 3 s to answer its handshake, so no less than this.
+            timeout_seconds=10,
         ),
         "ghost": ServerConfig(command="/nonexistent/tool-server", timeout_seconds=3),
     }
@@ -174,7 +177,7 @@ async def test_a_server_that_hangs_past_its_timeout_gives_a_tool_error_and_the_n
     )
     assert record.status is ExecutionStatus.COMPLETED, record.error
     hung, after = results(provider)[:2]
-    assert "failed during hang" in hung and "3 s" in hung
+    assert "failed during hang" in hung and "10 s" in hung
     assert after == "echo: still here"
 
 
@@ -294,3 +297,54 @@ def test_the_shipped_registry_loads_and_names_our_servers() -> None:
     )
     assert set(servers) == {"filesystem", "email", "github"}
     assert servers["github"].args == ["tool-server", "github"]
+
+
+# -- a tool server's stdout: what is not MCP is skipped, and before the handshake it is
+# reported at once (the timeouts below are the real default; fail_after bounds how soon)
+
+
+def _patient(*args: str) -> ServerConfig:
+    return ServerConfig(
+        command=sys.executable,
+        args=[FAULTY, *args],
+        env={"SECRET_TOKEN": "${TEST_SECRET}"},
+        timeout_seconds=60,
+    )
+
+
+async def test_a_line_of_invalid_utf8_before_an_answer_is_skipped_and_the_answer_taken(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with Toolbox({"faulty": _patient()}, env={"TEST_SECRET": SECRET}) as tb:
+        [tool] = await tb.tools(["faulty.garbage_then_echo"])
+        with anyio.fail_after(20):  # far below the 60 s call timeout: no waiting for it
+            first = await tool.call({"text": "one"})
+            second = await tool.call({"text": "two"})
+    assert (first, second) == ("echo: one", "echo: two")
+    assert "tool server faulty printed a line that is not an MCP message" in caplog.text
+    assert r"\xff\xfe\xfd not json at all" in caplog.text
+
+
+async def test_a_server_printing_garbage_before_its_handshake_fails_at_once_saying_what(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with Toolbox({"noisy": _patient("--garbage-first")}, env={"TEST_SECRET": SECRET}) as tb:
+        with anyio.fail_after(20), pytest.raises(ToolServerError) as caught:
+            await tb.tools(["noisy"])
+    said = str(caught.value)
+    assert said.startswith("tool server 'noisy' did not start: it printed a line that is not ")
+    assert r"\xff\xfe banner [redacted]" in said
+    assert "stdout is for MCP messages only" in said
+    assert re.search(r"after \d+\.\d s", said), said
+    assert SECRET not in said and SECRET not in caplog.text
+
+
+async def test_a_server_exiting_before_its_handshake_fails_at_once_with_its_exit_code() -> None:
+    async with Toolbox({"quitter": _patient("--exit-first")}, env={"TEST_SECRET": SECRET}) as tb:
+        with anyio.fail_after(20), pytest.raises(ToolServerError) as caught:
+            await tb.tools(["quitter"])
+    said = str(caught.value)
+    assert said.startswith("tool server 'quitter' did not start: it exited with code 3 after ")
+    assert "before answering its handshake" in said

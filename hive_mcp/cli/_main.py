@@ -21,6 +21,8 @@ from typing import Any
 import anyio
 
 from hive_mcp import __version__
+from hive_mcp._values import check_value
+from hive_mcp.cli._checks import answer_text, check_text_arguments
 from hive_mcp.cli._ops import add_commands
 from hive_mcp.cli._render import render_goal, render_report
 from hive_mcp.cli._session import announce, resume_session, run_session, session_executor
@@ -53,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        check_text_arguments(parser, args)
         code: int = args.handler(args)
     except HiveError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -157,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    serve.add_argument("--port", type=_port, default=8765, help="HTTP port (default 8765)")
     serve.add_argument(
         "--token",
         default=os.environ.get("HIVE_MCP_TOKEN"),
@@ -269,13 +272,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.load()
     catalog = _catalog(settings)
     agent = catalog.get(args.agent)
-    try:
-        data = json.loads(args.input)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"--input is not valid JSON ({exc.msg} at column {exc.colno}); "
-            """pass an object, like --input '{"text": "hello"}'"""
-        ) from None
+    answers = [answer_text(a, "--answer", settings) for a in args.answer]
+    data = _input_object(args.input, settings)
     if args.entry_point is not None:
         entry = agent.spec.entry_point(args.entry_point)
         data = {**trigger_config(entry).input, **data}  # its fixed input, as a trigger would
@@ -289,15 +287,33 @@ def _run(args: argparse.Namespace) -> int:
         announce(executor)
         return executor, record, lambda: executor.start_execution(record)
 
-    return run_session(
-        start, settings=settings, catalog=catalog, quiet=args.quiet, answers=args.answer
-    )
+    return run_session(start, settings=settings, catalog=catalog, quiet=args.quiet, answers=answers)
+
+
+def _input_object(text: str, settings: Settings) -> dict[str, Any]:
+    """The ``--input`` object, refused with the reason when the runtime would not take it."""
+    example = """pass an object, like --input '{"text": "hello"}'"""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"--input is not valid JSON ({exc.msg} at column {exc.colno}); {example}"
+        ) from None
+    except RecursionError:
+        raise InputError("--input is nested too deeply to read; flatten it") from None
+    except ValueError:  # Python's cap on the digits of an integer literal
+        raise InputError("--input has a number too long to read; send it as a string") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--input must be a JSON object, not {type(data).__name__}; {example}")
+    check_value(data, "input", settings.max_input_bytes)
+    return data
 
 
 def _resume(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    answers = [answer_text(a, "--answer", settings) for a in args.answer]
     return resume_session(
-        settings, _catalog(settings), args.execution, quiet=args.quiet, answers=args.answer
+        settings, _catalog(settings), args.execution, quiet=args.quiet, answers=answers
     )
 
 
@@ -376,6 +392,12 @@ def agent_file_schema() -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 0 to 65535, not {text!r}")
+    return int(text)
 
 
 def _catalog(settings: Settings | None = None) -> AgentCatalog:

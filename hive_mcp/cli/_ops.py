@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from hive_mcp.cli._checks import answer_text
 from hive_mcp.cli._render import clip, describe
 from hive_mcp.cli._session import EXIT_INTERRUPTED, resume_session
 from hive_mcp.config import Settings
@@ -53,6 +54,7 @@ __all__ = ["add_commands"]
 FOLLOW_EVERY = 0.25  # seconds between looks at the store while following
 COMMAND_WAIT = 15.0  # how long input and cancel wait for a server's answer
 T = TypeVar("T")
+_LARGEST = 2**63 - 1  # what a store can compare with (SQLite's INTEGER)
 
 
 def add_commands(commands: Any) -> None:
@@ -194,6 +196,7 @@ def _print_event(event: Event, *, as_json: bool) -> None:
 
 def _input(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    answer_text(args.text, "TEXT", settings)
     payload = {"text": args.text, "node_id": args.node}
 
     async def deliver(store: SQLiteStore) -> tuple[dict[str, Any] | None, RuntimeInfo | None]:
@@ -370,6 +373,8 @@ def _whole(text: str, option: str, *, minimum: int) -> int:
         value = minimum - 1
     if value < minimum:
         raise UsageError(f"{option} must be a whole number of at least {minimum}, not {text!r}")
+    if value > _LARGEST:
+        raise UsageError(f"{option} must be at most {_LARGEST}, not {text!r}")
     return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import sys
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 import pydantic
 import yaml
 
+from hive_mcp._values import value_problem
 from hive_mcp.errors import AgentFileError, UnknownAgentError
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._spec import GraphSpec
@@ -34,6 +36,14 @@ def load_agent(path: str | Path) -> Agent:
     label = str(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise AgentFileError(
+            label,
+            [
+                f"the file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start}); save it as UTF-8"
+            ],
+        ) from None
     except OSError as exc:
         raise AgentFileError(label, [f"cannot read the file: {exc.strerror or exc}"]) from None
     data = _parse(label, path.suffix.lower(), text)
@@ -45,6 +55,9 @@ def load_agent(path: str | Path) -> Agent:
         spec = GraphSpec.model_validate(data)
     except pydantic.ValidationError as exc:
         raise AgentFileError(label, [_describe(err, data) for err in exc.errors()]) from None
+    problem = value_problem(data, "")  # what YAML reads but no store or MCP answer can carry
+    if problem is not None:
+        raise AgentFileError(label, [problem.removeprefix(".")])
     return check_agent(Agent(spec=spec, source=path, code=_local_code(path.parent)))
 
 
@@ -61,6 +74,18 @@ def _local_code(folder: Path) -> frozenset[tuple[str, int, int]]:
 
 
 def _parse(label: str, suffix: str, text: str) -> Any:
+    try:
+        return _parse_text(label, suffix, text)
+    except RecursionError:
+        raise AgentFileError(label, ["the file is nested too deeply to read"]) from None
+    except ValueError as exc:  # a YAML value its type refuses, or an integer of 4,300+ digits
+        reason = str(exc)
+        if reason.startswith("Exceeds the limit"):
+            reason = f"a number has more than {sys.get_int_max_str_digits()} digits"
+        raise AgentFileError(label, [f"a value cannot be read: {reason}"]) from None
+
+
+def _parse_text(label: str, suffix: str, text: str) -> Any:
     if suffix == ".json":
         try:
             return json.loads(text)

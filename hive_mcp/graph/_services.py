@@ -132,7 +132,7 @@ class NodeServices:
                 {"kind": kind, "prompt": prompt, "options": options},
             )
             try:
-                await journal.flush()  # parked in the store before we wait
+                await journal.flush(eid)  # parked in the store before we wait
             except BaseException:
                 self.broker._remove(waiter)
                 raise

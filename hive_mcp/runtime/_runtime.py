@@ -22,7 +22,6 @@ through ``LocalAgents``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -34,8 +33,8 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from hive_mcp._values import value_problem
-from hive_mcp.errors import InputError, StoreError, UnknownExecutionError, UsageError
+from hive_mcp._values import check_value
+from hive_mcp.errors import StoreError, UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
 from hive_mcp.graph import Agent, AgentCatalog, GraphExecutor
 from hive_mcp.graph._executor import store_failure
@@ -44,6 +43,7 @@ from hive_mcp.graph._triggers import trigger_config
 from hive_mcp.llm import ProviderResolver
 from hive_mcp.runtime._delegation import LocalAgents, cancel_remote_delegates
 from hive_mcp.runtime._goals import DEFAULT_GOAL_WINDOW, GoalProgress, evaluate_goal
+from hive_mcp.runtime._keyed import KeyedLocks
 from hive_mcp.runtime._presence import Presence, busy_error, send_command
 from hive_mcp.runtime._slots import Slots
 from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers, primary_memory
@@ -134,6 +134,7 @@ class AgentRuntime:
         self.triggers: Triggers | None = None
         self._agent_of: dict[str, str] = {}
         self._store_retries: dict[str, int] = {}  # execution -> resumes the store refused
+        self._starting = KeyedLocks()  # (agent, idempotency key) -> one start at a time
         self.presence = Presence(
             journal.store, role=role, clock=now, on_input=self.send_input, on_cancel=self.cancel
         )
@@ -274,32 +275,41 @@ class AgentRuntime:
         """
         self.catalog.get(agent)  # refuses an agent removed since its executor was made
         executor = self.executor(agent)
-        if idempotency_key is not None:
+        if idempotency_key is None:
+            return await self._start(executor, input, entry_point, None, parent)
+        # Callers racing with one key start one execution: here by a lock, across
+        # processes by the store's unique index (the loser's write is refused).
+        async with self._starting.hold((agent, idempotency_key)):
             existing = await self.journal.store.find_execution(agent, idempotency_key)
             if existing is not None:
                 return existing
+            try:
+                return await self._start(executor, input, entry_point, idempotency_key, parent)
+            except StoreError:
+                existing = await self.journal.store.find_execution(agent, idempotency_key)
+                if existing is None:
+                    raise
+                return existing
+
+    async def _start(
+        self,
+        executor: GraphExecutor,
+        input: Mapping[str, Any],
+        entry_point: str | None,
+        idempotency_key: str | None,
+        parent: str | None,
+    ) -> ExecutionRecord:
         self._check_input(input, "input")
         record = executor.create(
             input, entry_point=entry_point, idempotency_key=idempotency_key, parent_id=parent
         )
-        await self.journal.flush()
+        await self.journal.flush(record.id)
         self._launch(executor, record, resume=False)
         return record
 
     def _check_input(self, value: Any, what: str) -> None:
         """Refuse a value no store could keep, or one over the size limit, before storing."""
-        problem = value_problem(value, what)
-        if problem is not None:
-            raise InputError(problem)
-        if isinstance(value, str):
-            size = len(value.encode("utf-8"))
-        else:
-            size = len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
-        if size > self.limits.max_input_bytes:
-            raise InputError(
-                f"the {what} is {size} bytes, over the limit of {self.limits.max_input_bytes} "
-                "(HIVE_MCP_MAX_INPUT_BYTES); pass large data by reference (a path or URL) instead"
-            )
+        check_value(value, what, self.limits.max_input_bytes)
 
     def _launch(self, executor: GraphExecutor, record: ExecutionRecord, *, resume: bool) -> None:
         if self._task_group is None:
@@ -585,4 +595,4 @@ async def record_cancelled(journal: Journal, record: ExecutionRecord) -> None:
     await journal.open_execution(record.id)
     journal.emit(record.id, EventType.EXECUTION_CANCELLED)
     journal.put_execution(record)
-    await journal.flush()
+    await journal.flush(record.id)

@@ -35,6 +35,7 @@ from mcp_types import (
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, ConfigDict, Field
 
+from hive_mcp._values import value_problem
 from hive_mcp.errors import HiveError
 from hive_mcp.events import Event, EventType
 from hive_mcp.graph import Agent
@@ -95,6 +96,12 @@ def run_tool(agent: Agent, runtime: AgentRuntime) -> Tool:
     async def handler(
         arguments: dict[str, Any], ctx: Context
     ) -> CallToolResult | InputRequiredResult:
+        for name, value in arguments.items():
+            # Before the schema: NaN passes every "minimum"/"maximum" and an
+            # execution's input may not hold what no store can keep.
+            problem = value_problem(value, name)
+            if problem is not None:
+                raise ToolError(problem)
         problems = [
             f"{'/'.join(map(str, e.path)) or '(top level)'}: {e.message}"
             for e in validator.iter_errors(arguments)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -41,6 +42,7 @@ from hive_mcp.server._app import build_server, notify_resource_updates, request_
 from hive_mcp.server._auth import ASGIApp, BearerAuth
 from hive_mcp.server._gc import collect_periodically, tune_for_serving
 from hive_mcp.server._reload import watch_agents
+from hive_mcp.server._stdio import serve_stdio
 from hive_mcp.server._webhooks import webhook_route
 from hive_mcp.store import Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
@@ -109,6 +111,7 @@ async def serve(
             f"refusing to serve on {host} without a bearer token: set HIVE_MCP_TOKEN (or "
             "--token), or serve on 127.0.0.1"
         )
+    listening = _listen(host, port) if http else None  # a port in use: said before anything runs
     catalog = load_catalog(settings.agents_dir)
     for error in catalog.errors:
         print_err(f"warning: skipped {error}")
@@ -152,14 +155,26 @@ async def serve(
                     web = _Uvicorn(config)
                     tg.start_soon(_stop_on_signals, signals, web.stop, tg.cancel_scope.cancel)
                     print_err(f"hive-mcp serving MCP on http://{host}:{port}/mcp (health: /health)")
-                    await web.serve()
+                    await web.serve(sockets=[listening] if listening else None)
                 else:
                     cancel = tg.cancel_scope.cancel
                     tg.start_soon(_stop_on_signals, signals, cancel, cancel)
-                    await server.run_stdio_async()
+                    await serve_stdio(server)
                 tg.cancel_scope.cancel()
     finally:
         await store.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket of the HTTP server, or a UsageError saying why there is none."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another --port "
+            "(or --host), or stop what uses it"
+        ) from None
 
 
 class _Uvicorn(uvicorn.Server):

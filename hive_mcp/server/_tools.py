@@ -1,19 +1,24 @@
 """The fixed MCP tools: a thin face over the AgentRuntime (names are public API).
 
 Every mistake a caller can make comes back as a tool error with a message a
-person can act on; the server stays up and nothing stored changes.
+person can act on; the server stays up and nothing stored changes. Every
+argument is checked first for values no store can keep (a lone surrogate,
+NaN, nesting too deep: ``hive_mcp._values``), which would otherwise fail
+deep inside a store lookup with no message at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
+from pydantic import Field
 
+from hive_mcp._values import value_problem
 from hive_mcp.errors import HiveError
 from hive_mcp.events import EventType
 from hive_mcp.runtime import AgentRuntime
@@ -38,13 +43,19 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+MAX_SEQ = 2**63 - 1  # the largest sequence number a store can hold (SQLite's INTEGER)
 
 
 def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn our errors into tool errors with their message (others stay generic)."""
+    """Refuse arguments no store can keep, and turn our errors into tool errors with
+    their message (others stay generic)."""
 
     @wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for name, value in kwargs.items():
+            problem = value_problem(value, name)
+            if problem is not None:
+                raise ToolError(problem)
         try:
             return await fn(*args, **kwargs)
         except HiveError as exc:
@@ -107,11 +118,16 @@ def register_tools(server: MCPServer, runtime: AgentRuntime) -> None:
     @tool_errors
     async def get_events(
         execution_id: str,
-        after: int = 0,
+        after: Annotated[int, Field(json_schema_extra={"minimum": 0, "maximum": MAX_SEQ})] = 0,
         limit: int = 100,
         wait_seconds: float = 0.0,
         types: list[str] | None = None,
     ) -> EventPage:
+        if not 0 <= after <= MAX_SEQ:
+            raise ToolError(
+                f"after must be 0 or the next_after of an earlier answer (at most {MAX_SEQ}), "
+                f"not {after}"
+            )
         events = await runtime.get_events(
             execution_id,
             after=after,

@@ -18,7 +18,8 @@ private in-memory store with the same code, for tests and benchmarks.
 
 Opening never needs the write lock on a store that is up to date, and waits
 for it (``BUSY_TIMEOUT_MS``) when it must add tables, so a command can open
-the store while a server is writing to it.
+the store while a server is writing to it. ``_sqlite_open`` does the opening:
+it refuses a damaged, read-only or full store with a message saying which.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from hive_mcp.store._records import (
     WriteBatch,
     executions_of,
 )
+from hive_mcp.store._sqlite_open import BackgroundCheck, open_connection
 from hive_mcp.store._sqlite_shared import SHARED_SCHEMA, SharedTables
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -104,45 +106,31 @@ class SQLiteStore(SharedTables):
         self._in_thread = 0  # calls using the connection from a worker thread
         self._unyielded = 0  # reads answered without yielding to other tasks
         self._rows_since_checkpoint = 0
+        self._background_check: BackgroundCheck | None = None
+        self._closed = False
         self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        where = "in memory" if self.path == ":memory:" else self.path
-        try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            # timeout=0: on the loop we never wait for a lock; _call waits off the loop.
+        """Open the store, refusing damage with a StoreError that says what is wrong
+        (see ``_sqlite_open``); a store too large to check at once is checked in a
+        worker thread."""
+        if self.path == ":memory:":
             conn = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=0
             )
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot open the store at {where}: {exc}. Check the folder exists and is "
-                "writable, or point HIVE_MCP_HOME at another folder."
-            ) from exc
-        try:
-            # Another process may be writing: wait for the lock while opening.
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store at {where} has schema version {version}, newer than this "
-                    f"hive-mcp understands ({SCHEMA_VERSION}). Upgrade hive-mcp, or point "
-                    "HIVE_MCP_HOME at another folder."
-                )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # we checkpoint off the loop
-            conn.executescript(_SCHEMA + SHARED_SCHEMA)  # IF NOT EXISTS: older stores gain tables
-            if version != SCHEMA_VERSION:  # setting it always takes the write lock
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("PRAGMA busy_timeout=0")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StoreError(
-                f"the store at {where} is not a readable hive-mcp store ({exc}). Move the "
-                "file aside to start a new store, or point HIVE_MCP_HOME at another folder."
-            ) from exc
+            conn.executescript(_SCHEMA + SHARED_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            _add_key_index(conn, self.path)
+            return conn
+        conn, checked = open_connection(
+            Path(self.path),
+            schema=_SCHEMA + SHARED_SCHEMA,
+            version=SCHEMA_VERSION,
+            busy_timeout_ms=BUSY_TIMEOUT_MS,
+        )
+        if not checked:
+            self._background_check = BackgroundCheck(Path(self.path))
+        _add_key_index(conn, self.path)
         return conn
 
     async def _call(
@@ -405,14 +393,62 @@ class SQLiteStore(SharedTables):
         return None if row is None else dict(json.loads(row[0]))
 
     async def close(self) -> None:
-        """Checkpoint the WAL into the database file and close the connection."""
+        """Checkpoint the WAL into the database file and close the connection.
+
+        Never raises: a checkpoint that fails (a full disk) leaves the WAL in place,
+        where the next open applies it, so it is logged and the connection closed."""
 
         def finish() -> None:
-            if self.path != ":memory:":
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._conn.close()
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if self._background_check is not None:
+                    self._background_check.stop()
+                if self.path != ":memory:":
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                log.warning(
+                    "store %s: could not fold the write-ahead log into the file on close "
+                    "(%s); nothing is lost, the next start applies it",
+                    self.path,
+                    " ".join(str(exc).split()),
+                )
+            finally:
+                self._conn.close()
 
-        await anyio.to_thread.run_sync(finish, limiter=self._limiter)
+        with anyio.CancelScope(shield=True):  # closing must happen, even when cancelled
+            await anyio.to_thread.run_sync(finish, limiter=self._limiter)
+
+
+_KEY_INDEX = "executions_one_per_key"
+
+
+def _add_key_index(conn: sqlite3.Connection, path: str) -> None:
+    """One execution per agent and idempotency key, also across processes sharing the store.
+
+    Added apart from the schema: a store written before it may hold two
+    executions of one key (the race it closes), and must still open.
+    """
+    known = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (_KEY_INDEX,)
+    ).fetchone()
+    if known:
+        return
+    try:
+        conn.execute(
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {_KEY_INDEX} ON executions "
+            "(agent, json_extract(body, '$.idempotency_key')) "
+            "WHERE json_extract(body, '$.idempotency_key') IS NOT NULL"
+        )
+    except sqlite3.IntegrityError:
+        log.warning(
+            "store %s holds two executions started with one idempotency key; processes "
+            "sharing it may each start one for a key until those are pruned",
+            path,
+        )
+    except sqlite3.OperationalError as exc:  # a read-only or busy store: next time
+        log.warning("store %s: idempotency index not added (%s)", path, exc)
 
 
 def _json(value: Any) -> str:

@@ -25,10 +25,13 @@ from mcp.client.stdio import StdioServerParameters
 from hive_mcp.errors import ToolCallRefused, ToolServerError
 from hive_mcp.events import emit_status
 from hive_mcp.toolbox._config import Redactor, ServerConfig, expand
+from hive_mcp.toolbox._stdio import StdoutWatch, stdio_transport
 
 __all__ = ["ServerConnection", "ToolInfo"]
 
 log = logging.getLogger(__name__)
+
+_STRAYS_LOGGED = 5  # per start: a server spraying its stdout must not flood our log
 
 
 # What a stdio server inherits from us besides its own env: enough to find
@@ -66,8 +69,9 @@ class ServerConnection:
         self._lock = anyio.Lock()
         self._tools: list[ToolInfo] | None = None
         self._start_error: BaseException | None = None
+        self._strays = 0
 
-    def _target(self) -> Any:
+    def _target(self, watch: StdoutWatch) -> Any:
         cfg, where = self.config, f"tool server {self.name!r}"
 
         def x(text: str, secret: bool = False) -> str:
@@ -84,7 +88,8 @@ class ServerConnection:
                 # Our own servers run on our interpreter, whether or not the
                 # console script is on PATH (an unactivated virtualenv).
                 command, args = sys.executable, ["-m", "hive_mcp", *args]
-            return StdioServerParameters(command=x(command), args=args, env=env, cwd=cfg.cwd)
+            params = StdioServerParameters(command=x(command), args=args, env=env, cwd=cfg.cwd)
+            return stdio_transport(params, watch)
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
@@ -117,13 +122,14 @@ class ServerConnection:
             if self._client is None:
                 self._stop = anyio.Event()
                 self._start_error = None
+                self._strays = 0
+                watch = StdoutWatch(on_stray=self._log_stray)
                 try:
-                    target = self._target()
+                    target = self._target(watch)
                     with anyio.fail_after(self.config.timeout_seconds):
                         self._client = await self._task_group.start(self._own, target)
                 except Exception as exc:
-                    # anyio reports a task that ended before starting generically; say why.
-                    detail = self._redact(_describe(self._start_error or exc))
+                    detail = self._why_not_started(watch, exc)
                     emit_status(
                         "tool_server", "failed_to_start", {"server": self.name, "error": detail}
                     )
@@ -133,6 +139,42 @@ class ServerConnection:
                     ) from None
                 emit_status("tool_server", "started", {"server": self.name})
             return self._client
+
+    def _why_not_started(self, watch: StdoutWatch, exc: Exception) -> str:
+        """What went wrong at the start, in words, from what the process did."""
+        if watch.stray is not None and not watch.spoke:
+            return (
+                "it printed a line that is not an MCP message on stdout after "
+                f"{watch.stray_after or 0:.1f} s, before answering its handshake: "
+                f"{self._preview(watch.stray)}; a stdio server's stdout is for MCP messages "
+                "only (logs belong on stderr)"
+            )
+        if watch.closed_after is not None and not watch.spoke:
+            code = watch.exit_code
+            how = f"exited with code {code}" if code is not None and code >= 0 else "closed stdout"
+            return f"it {how} after {watch.closed_after:.1f} s, before answering its handshake"
+        if isinstance(exc, TimeoutError):
+            return f"no answer to its handshake within {self.config.timeout_seconds:g} s"
+        # anyio reports a task that ended before starting generically; say why.
+        return self._redact(_describe(self._start_error or exc))
+
+    def _log_stray(self, line: bytes) -> None:
+        self._strays += 1
+        if self._strays <= _STRAYS_LOGGED:
+            log.warning(
+                "tool server %s printed a line that is not an MCP message on stdout (skipped): %s",
+                self.name,
+                self._preview(line),
+            )
+        elif self._strays == _STRAYS_LOGGED + 1:
+            log.warning("tool server %s: further lines that are not MCP are not logged", self.name)
+
+    def _preview(self, line: bytes, limit: int = 120) -> str:
+        """The start of a line as readable text: bad bytes as \\xNN, secrets redacted."""
+        # Redact the whole line before cutting it, or a cut could leave half a secret.
+        text = self._redact(line.decode("utf-8", "backslashreplace"))
+        shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+        return f"'{shown[:limit]}...'" if len(shown) > limit else f"'{shown}'"
 
     def reset(self) -> None:
         """Drop the session; the next call starts the server again."""

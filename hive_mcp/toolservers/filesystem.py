@@ -6,8 +6,8 @@ behavioural tests against both. Run it as::
 
     hive-mcp tool-server filesystem ROOT [ROOT...] [--max-bytes N]
 
-Paths, size limits and atomic writes are the ``Sandbox``'s (``_sandbox.py``); this
-module is the tools.
+Paths, size limits and atomic writes are the ``Sandbox``'s (``_sandbox.py``), names
+that are not UTF-8 ``_names.py``'s; this module is the tools.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import functools
 import io
 import json
 import math
-import os
 import stat
 import sys
 import time
@@ -41,7 +40,9 @@ from mcp_types import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from hive_mcp import __version__
-from hive_mcp.toolservers._sandbox import Sandbox, glob_pattern, walk
+from hive_mcp._values import clean_text
+from hive_mcp.toolservers._names import shown
+from hive_mcp.toolservers._sandbox import CONFINES, Entry, Sandbox, glob_pattern
 
 __all__ = ["DEFAULT_MAX_BYTES", "Sandbox", "build_server", "main"]
 
@@ -68,21 +69,28 @@ Result = Annotated[CallToolResult, TextResult]
 
 
 def _result(text: str) -> CallToolResult:
+    text = clean_text(text)  # names are shown escaped already; this is the last guard
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content={"content": text}
     )
 
 
 def _os_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn OSError into ToolError: the SDK hides other exceptions' messages from the client."""
+    """Turn OSError into ToolError: the SDK hides other exceptions' messages from the client.
+
+    Every message is made valid Unicode on the way out: a lone surrogate in an answer
+    would make the server fail to write it, and then die.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
+        except ToolError as exc:
+            raise ToolError(clean_text(str(exc))) from exc
         except OSError as exc:
-            where = f": {exc.filename}" if exc.filename else ""
-            raise ToolError(f"{exc.strerror or exc}{where}") from exc
+            where = f": {shown(str(exc.filename))}" if exc.filename else ""
+            raise ToolError(clean_text(f"{exc.strerror or exc}{where}")) from exc
 
     return wrapper
 
@@ -186,7 +194,7 @@ def build_server(box: Sandbox) -> MCPServer:
         """Read a text file (UTF-8) inside the allowed directories; head/tail give N lines."""
         if head and tail:
             raise ToolError("Cannot specify both head and tail parameters simultaneously")
-        text = box.read_text(box.resolve(path))
+        text, _ = box.read_text(path)
         if head:
             text = "\n".join(_lines(text)[:head])
         elif tail:
@@ -203,7 +211,7 @@ def build_server(box: Sandbox) -> MCPServer:
         parts = []
         for raw in paths:
             try:
-                parts.append(f"{raw}:\n{box.read_text(box.resolve(raw))}\n")
+                parts.append(f"{raw}:\n{box.read_text(raw)[0]}\n")
             except (ToolError, OSError) as exc:
                 parts.append(f"{raw}: Error - {exc}")
         return _result("\n---\n".join(parts))
@@ -211,45 +219,36 @@ def build_server(box: Sandbox) -> MCPServer:
     @tool(writes(idempotent=True))
     def write_file(path: str, content: str) -> Result:
         """Create or overwrite a text file inside the allowed directories."""
-        box.write_text(box.resolve(path), content)
+        box.write_text(path, content)
         return _result(f"Successfully wrote to {path}")
 
     @tool(writes(idempotent=False))
     def edit_file(path: str, edits: list[Edit], dryRun: bool = False) -> Result:
         """Replace text in a file (oldText -> newText, in order); returns a git-style diff."""
-        real = box.resolve(path)
-        raw = box.read_text(real)
+        raw, real = box.read_text(path)
         # Match on LF only, but keep the file's own line endings when writing it back.
         crlf, before = "\r\n" in raw, raw.replace("\r\n", "\n")
         after = _apply_edits(before, edits)
         if not dryRun:
-            box.write_text(real, after.replace("\n", "\r\n") if crlf else after)
-        return _result(_diff(before, after, str(real)))
+            box.write_text(path, after.replace("\n", "\r\n") if crlf else after)
+        return _result(_diff(before, after, shown(str(real))))
 
     @tool(writes(idempotent=True, destructive=False))
     def create_directory(path: str) -> Result:
         """Create a folder and any missing parents; an existing folder is fine."""
-        box.resolve(path).mkdir(parents=True, exist_ok=True)
+        box.make_folders(path)
         return _result(f"Successfully created directory {path}")
 
     @tool(reads)
     def list_directory(path: str) -> Result:
         """List a folder's entries, each prefixed with [DIR] or [FILE]."""
-        with os.scandir(box.resolve(path)) as scan:
-            entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in scan)
-        return _result("\n".join(f"{'[DIR]' if d else '[FILE]'} {n}" for n, d in entries))
+        _, entries = box.listing(path)
+        return _result("\n".join(f"{'[DIR]' if e.is_dir else '[FILE]'} {e.name}" for e in entries))
 
     @tool(reads)
     def list_directory_with_sizes(path: str, sortBy: Literal["name", "size"] = "name") -> Result:
         """List a folder's entries with [DIR]/[FILE], file sizes and totals; by name or size."""
-        rows = []
-        with os.scandir(box.resolve(path)) as scan:
-            for entry in scan:
-                try:
-                    size = entry.stat().st_size
-                except OSError:
-                    size = 0
-                rows.append((entry.name, entry.is_dir(follow_symlinks=False), size))
+        rows = [(e.name, e.is_dir, e.size) for e in box.listing(path)[1]]
         rows.sort(key=(lambda r: -r[2]) if sortBy == "size" else (lambda r: r[0].casefold()))
         lines = [
             f"{'[DIR]' if d else '[FILE]'} {n:<30} {'' if d else f'{_size(b):>10}'}"
@@ -273,29 +272,26 @@ def build_server(box: Sandbox) -> MCPServer:
             for p in excludePatterns
         ]
 
-        def tree(folder: Path, below: str) -> list[dict[str, object]]:
-            with os.scandir(box.resolve(str(folder))) as scan:
-                entries = sorted(scan, key=lambda e: e.name)
-            found: list[dict[str, object]] = []
-            for entry in entries:
-                relative = f"{below}{entry.name}"
-                if any(g.fullmatch(relative) for group in globs for g in group):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    children = tree(folder / entry.name, f"{relative}/")
-                    found.append({"name": entry.name, "type": "directory", "children": children})
-                else:
-                    found.append({"name": entry.name, "type": "file"})
-            return found
+        def tree(entries: list[Entry]) -> list[dict[str, object]]:
+            return [
+                {"name": e.name, "type": "directory", "children": tree(e.children or [])}
+                if e.is_dir
+                else {"name": e.name, "type": "file"}
+                for e in entries
+            ]
 
-        return _result(json.dumps(tree(Path(path), ""), indent=2, ensure_ascii=False))
+        def skip(relative: str) -> bool:
+            return any(g.fullmatch(relative) for group in globs for g in group)
+
+        _, entries = box.listing(path, depth=None, skip=skip)
+        return _result(json.dumps(tree(entries), indent=2, ensure_ascii=False))
 
     @tool(reads)
     def read_media_file(path: str) -> CallToolResult:
         """A file as base64: image or audio content by its extension, else an embedded resource."""
-        real = box.resolve(path)
+        content, real = box.read_bytes(path)
         mime = _MEDIA.get(real.suffix.lower(), "application/octet-stream")
-        data = base64.b64encode(box.read_bytes(real)).decode("ascii")
+        data = base64.b64encode(content).decode("ascii")
         item: ImageContent | AudioContent | EmbeddedResource
         if mime.startswith("image/"):
             item = ImageContent(type="image", data=data, mime_type=mime)
@@ -310,11 +306,7 @@ def build_server(box: Sandbox) -> MCPServer:
     @tool(writes(idempotent=False))
     def move_file(source: str, destination: str) -> Result:
         """Move or rename a file or folder; fails if the destination exists."""
-        src, dst = box.resolve(source), box.resolve(destination)
-        # Check-then-rename leaves a tiny race; the stdlib has no rename-without-replace.
-        if os.path.lexists(dst):
-            raise ToolError(f"Destination already exists: {dst}")
-        os.rename(src, dst)
+        box.move(source, destination)
         return _result(f"Successfully moved {source} to {destination}")
 
     @tool(reads)
@@ -324,20 +316,30 @@ def build_server(box: Sandbox) -> MCPServer:
         excludePatterns: Sequence[str] = (),
     ) -> Result:
         """Recursively find entries whose path relative to `path` matches a glob."""
-        top, wanted = box.resolve(path), glob_pattern(pattern)
-        excluded = [glob_pattern(p) for p in excludePatterns]
-        below = walk(top, lambda relative: any(x.fullmatch(relative) for x in excluded))
+        wanted, excluded = glob_pattern(pattern), [glob_pattern(p) for p in excludePatterns]
+
+        def skip(relative: str) -> bool:
+            return any(x.fullmatch(relative) for x in excluded)
+
+        def flat(entries: list[Entry]) -> list[Entry]:
+            return [f for e in entries for f in [e, *flat(e.children or [])]]
+
+        def inside(entry: Entry) -> bool:  # a symlink is found only when it stays inside
+            try:
+                return not entry.is_link or bool(box.real(entry.path))
+            except ToolError:
+                return False
+
+        _, entries = box.listing(path, depth=None, skip=skip)
         found = [
-            entry
-            for entry, relative in below
-            if wanted.fullmatch(relative) and box.contains(Path(entry).resolve())
+            shown(str(e.path)) for e in flat(entries) if wanted.fullmatch(e.relative) and inside(e)
         ]
         return _result("\n".join(found) if found else "No matches found")
 
     @tool(reads)
     def get_file_info(path: str) -> Result:
         """Size, times, type and permissions of a file or folder."""
-        st = box.resolve(path).stat()
+        st = box.stat(path)
         # Keys and value spellings as the official server prints them (JavaScript's).
         info = {
             "size": st.st_size,
@@ -353,7 +355,7 @@ def build_server(box: Sandbox) -> MCPServer:
     @tool(reads)
     def list_allowed_directories() -> Result:
         """The folders this server may read and write (and everything below them)."""
-        return _result("Allowed directories:\n" + "\n".join(map(str, box.roots)))
+        return _result("Allowed directories:\n" + "\n".join(shown(str(r)) for r in box.roots))
 
     return server
 
@@ -371,6 +373,10 @@ def main(argv: list[str]) -> int:
         help=f"largest file read or written, in bytes (default {DEFAULT_MAX_BYTES})",
     )
     args = parser.parse_args(argv)
+    if not CONFINES:
+        # Confinement needs openat-style calls; without them the server would be unsafe.
+        print("error: the filesystem server needs a POSIX system (Linux, macOS)", file=sys.stderr)
+        return 1
     if args.max_bytes < 0:
         parser.error("--max-bytes must not be negative")
     roots = [root for root in args.roots if root.is_dir()]

@@ -1,6 +1,12 @@
-"""A tool server that misbehaves on request, for the toolbox's fault tests."""
+"""A tool server that misbehaves on request, for the toolbox's fault tests.
+
+Tools misbehave when called; the first argument makes the process misbehave before
+its handshake: ``--garbage-first`` prints a line of invalid UTF-8 (with the secret it
+was given) on stdout and then serves normally, ``--exit-first`` exits with code 3.
+"""
 
 import os
+import sys
 import time
 
 from mcp.server.mcpserver import MCPServer
@@ -9,6 +15,9 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, TextContent
 
 server = MCPServer("faulty", log_level="WARNING")
+# The SDK diverts fd 1 to stderr while it serves; a duplicate taken first still writes
+# on the wire the client reads, as a server's stray print at the C level would.
+WIRE = os.dup(sys.stdout.fileno())
 
 
 @server.tool()
@@ -28,6 +37,13 @@ def hang() -> str:
     """Never answer."""
     time.sleep(3600)
     return "never"
+
+
+@server.tool()
+def garbage_then_echo(text: str) -> str:
+    """Print a line of invalid UTF-8 on stdout (not MCP), then answer like echo."""
+    os.write(WIRE, b"\xff\xfe\xfd not json at all\n")
+    return f"echo: {text}"
 
 
 @server.tool()
@@ -67,4 +83,10 @@ server._tool_manager._tools["malformed"] = Tool(
 )
 
 if __name__ == "__main__":
+    if "--exit-first" in sys.argv:
+        print("faulty: exiting before the handshake", file=sys.stderr)
+        sys.exit(3)
+    if "--garbage-first" in sys.argv:
+        secret = os.environ.get("SECRET_TOKEN", "")
+        os.write(sys.stdout.fileno(), b"\xff\xfe banner " + secret.encode() + b"\n")
     server.run()
