@@ -230,7 +230,7 @@ class Journal:
                 )
                 log.error("the store did not take a write: %s", exc)
                 self._lose(failed, ticket)
-                batch.events = [e for e in batch.events if e.execution_id not in failed]
+                batch.drop(failed)
             self._deliver(batch.events)
             self._inflight = None
             ticket.done.set()
@@ -247,10 +247,7 @@ class Journal:
         pending = self._pending
         dropped = executions_of(pending) & failed.keys()
         if dropped:
-            pending.events = [e for e in pending.events if e.execution_id not in failed]
-            pending.checkpoints = [c for c in pending.checkpoints if c.execution_id not in failed]
-            pending.executions = [r for r in pending.executions if r.id not in failed]
-            pending.node_states = [n for n in pending.node_states if n.execution_id not in failed]
+            pending.drop(failed)
             self._ticket.failed.update({eid: failed[eid] for eid in dropped})
 
     def _deliver(self, events: list[Event]) -> None:

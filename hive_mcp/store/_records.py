@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -99,6 +100,13 @@ class WriteBatch:
 
     def __bool__(self) -> bool:
         return bool(self.events or self.checkpoints or self.executions or self.node_states)
+
+    def drop(self, execution_ids: Collection[str]) -> None:
+        """Remove everything of the executions in ``execution_ids``."""
+        self.events = [e for e in self.events if e.execution_id not in execution_ids]
+        self.checkpoints = [c for c in self.checkpoints if c.execution_id not in execution_ids]
+        self.executions = [r for r in self.executions if r.id not in execution_ids]
+        self.node_states = [n for n in self.node_states if n.execution_id not in execution_ids]
 
 
 def executions_of(batch: WriteBatch) -> set[str]:
