@@ -23,13 +23,12 @@ import anyio
 
 from hive_mcp.cli._checks import answer_text
 from hive_mcp.cli._render import clip, describe
-from hive_mcp.cli._session import EXIT_INTERRUPTED, resume_session
+from hive_mcp.cli._session import EXIT_INTERRUPTED, resume_session, session_runtime
 from hive_mcp.config import Settings
 from hive_mcp.errors import UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
 from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import (
-    AgentRuntime,
     busy_error,
     holder_of,
     live_runtimes,
@@ -263,14 +262,7 @@ async def _cancel_here(store: SQLiteStore, record: ExecutionRecord, settings: Se
             return
         async with (
             Toolbox(settings.tool_servers()) as toolbox,
-            AgentRuntime(
-                catalog,
-                journal,
-                data_dir=settings.data_dir,
-                toolbox=toolbox,
-                limits=settings.limits,
-                role="session",
-            ) as runtime,
+            session_runtime(settings, catalog, journal, toolbox) as runtime,
         ):
             await runtime.cancel(record.id)
 

@@ -39,6 +39,7 @@ __all__ = [
     "resume_session",
     "run_session",
     "session_executor",
+    "session_runtime",
 ]
 
 EXIT_PARKED = 3
@@ -102,14 +103,7 @@ async def _main(
     async with (
         Journal(store) as journal,
         Toolbox(settings.tool_servers()) as toolbox,
-        AgentRuntime(
-            catalog,
-            journal,
-            data_dir=settings.data_dir,
-            toolbox=toolbox,
-            limits=settings.limits,
-            role="session",
-        ) as runtime,
+        session_runtime(settings, catalog, journal, toolbox) as runtime,
     ):
         executor, record, drive = await start(journal, toolbox, runtime)
         await runtime.claim(record.id)  # no other process may run it meanwhile
@@ -181,6 +175,20 @@ def resume_session(
         return executor, record, lambda: executor.resume(record.id)
 
     return run_session(start, settings=settings, catalog=catalog, quiet=quiet, answers=answers)
+
+
+def session_runtime(
+    settings: Settings, catalog: AgentCatalog, journal: Journal, toolbox: Toolbox
+) -> AgentRuntime:
+    """The runtime of a command that drives executions itself (no server runs them)."""
+    return AgentRuntime(
+        catalog,
+        journal,
+        data_dir=settings.data_dir,
+        toolbox=toolbox,
+        limits=settings.limits,
+        role="session",
+    )
 
 
 def session_executor(
