@@ -26,6 +26,7 @@ import pydantic
 import yaml
 
 from hive_mcp.errors import UsageError
+from hive_mcp.graph import AgentCatalog, load_catalog
 from hive_mcp.runtime import RuntimeLimits
 from hive_mcp.store import DEFAULT_RETENTION, RetentionPolicy
 from hive_mcp.toolbox import ServerConfig, load_servers_file
@@ -102,6 +103,8 @@ class Settings:
     retention: RetentionPolicy = DEFAULT_RETENTION
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    agents_origin: str = ""
+    """Where ``agents_dir`` came from, in words, for messages about a missing folder."""
 
     @property
     def limits(self) -> RuntimeLimits:
@@ -118,6 +121,10 @@ class Settings:
     def data_dir(self) -> Path:
         """Per-execution files (spilled tool results)."""
         return self.home / "data"
+
+    def load_catalog(self) -> AgentCatalog:
+        """The agents of ``agents_dir``; a missing folder's problem says where it came from."""
+        return load_catalog(self.agents_dir, self.agents_origin)
 
     def tool_servers(self) -> dict[str, ServerConfig]:
         """The registry: the tools file, overlaid by ``$HIVE_MCP_HOME/mcp_servers.json``."""
@@ -136,10 +143,16 @@ class Settings:
         agents = env.get("HIVE_MCP_AGENTS") or file.agents_dir
         if agents:
             agents_dir = (cwd / Path(agents).expanduser()).resolve()
+            named = (
+                f"HIVE_MCP_AGENTS={agents!r}"
+                if env.get("HIVE_MCP_AGENTS")
+                else f"agents_dir: {agents!r} in {home / CONFIG_NAME}"
+            )
+            origin = _origin(named, agents, cwd)
         elif (cwd / "graph").is_dir():
-            agents_dir = cwd / "graph"
+            agents_dir, origin = cwd / "graph", f"the folder 'graph' in the working directory {cwd}"
         else:
-            agents_dir = bundled_agents_dir()
+            agents_dir, origin = bundled_agents_dir(), "the example agents shipped with hive-mcp"
         tools = env.get("HIVE_MCP_TOOLS") or file.tool_servers
         if tools:
             tools_file = (cwd / Path(tools).expanduser()).resolve()
@@ -160,7 +173,18 @@ class Settings:
             retention=retention,
             max_concurrent=_positive(env, ENV_MAX_CONCURRENT, file.limits.max_concurrent),
             max_input_bytes=_positive(env, ENV_MAX_INPUT_BYTES, file.limits.max_input_bytes),
+            agents_origin=origin,
         )
+
+
+def _origin(named: str, value: str, cwd: Path) -> str:
+    """How a configured agents path was found; a relative one names the working directory."""
+    if Path(value).expanduser().is_absolute():
+        return named
+    return (
+        f"{named}, a relative path resolved against the working directory {cwd} (MCP hosts "
+        "start servers in a working directory of their own, often /: give an absolute path)"
+    )
 
 
 def _positive(env: Mapping[str, str], name: str, configured: int) -> int:

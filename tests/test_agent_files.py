@@ -162,7 +162,7 @@ def test_a_broken_agent_does_not_hide_the_others_in_a_folder(tmp_path: Path) -> 
     assert len(catalog.errors) == 1 and "unknown node 'nowhere'" in str(catalog.errors[0])
     with pytest.raises(
         UnknownAgentError,
-        match=r"no agent 'broken' .*known agents: greeter \(1 agent files failed to load\)",
+        match=r"no agent 'broken' .*known agents: greeter; 1 agent file failed to load: .*bad",
     ):
         catalog.get("broken")
 

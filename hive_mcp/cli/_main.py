@@ -224,7 +224,8 @@ def _agents(args: argparse.Namespace) -> int:
     settings = Settings.load()
     if not settings.agents_dir.is_dir():
         raise UsageError(
-            f"the agents folder {settings.agents_dir} does not exist; point HIVE_MCP_AGENTS "
+            f"the agents folder {settings.agents_dir} does not exist (the path comes from "
+            f"{settings.agents_origin}); point HIVE_MCP_AGENTS "
             "at a folder of agent files (or create it)"
         )
     catalog = _catalog(settings)
@@ -402,7 +403,7 @@ def _port(text: str) -> int:
 
 def _catalog(settings: Settings | None = None) -> AgentCatalog:
     settings = settings or Settings.load()
-    return load_catalog(settings.agents_dir)
+    return settings.load_catalog()
 
 
 Drive = Callable[[], Awaitable[ExecutionRecord]]

@@ -27,7 +27,6 @@ from hive_mcp.cli._session import EXIT_INTERRUPTED, resume_session, session_runt
 from hive_mcp.config import Settings
 from hive_mcp.errors import UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
-from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import (
     busy_error,
     holder_of,
@@ -206,7 +205,7 @@ def _input(args: argparse.Namespace) -> int:
     result, runtime = _with_store(settings, deliver)
     if result is None:
         # No server runs it: resume it here and answer, like 'resume --answer'.
-        catalog = load_catalog(settings.agents_dir)
+        catalog = settings.load_catalog()
         return resume_session(settings, catalog, args.execution, quiet=False, answers=[args.text])
     assert runtime is not None
     print(f"delivered to {result.get('node_id')}")
@@ -255,7 +254,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
 async def _cancel_here(store: SQLiteStore, record: ExecutionRecord, settings: Settings) -> None:
     """No live process runs it: cancel it here with its delegates, as a server would."""
-    catalog = load_catalog(settings.agents_dir)
+    catalog = settings.load_catalog()
     async with Journal(store) as journal:
         if record.agent not in catalog.agents:  # its agent file is gone: the record at least
             await record_cancelled(journal, record)

@@ -191,10 +191,18 @@ class AgentCatalog:
         except KeyError:
             known = ", ".join(sorted(self.agents)) or "none"
             where = f" in {self.folder}" if self.folder else ""
-            broken = f" ({len(self.errors)} agent files failed to load)" if self.errors else ""
+            broken = f"; {self.failed_summary()}" if self.errors else ""
             raise UnknownAgentError(
                 f"no agent {name!r}{where}; known agents: {known}{broken}"
             ) from None
+
+    def failed_summary(self) -> str:
+        """The load problems in one line: "1 agent file failed to load: FILE (first problem)"."""
+        count = len(self.errors)
+        noun = "agent file failed" if count == 1 else "agent files failed"
+        shown = "; ".join(f"{e.source} ({e.problems[0]})" for e in self.errors[:3])
+        more = f"; and {count - 3} more" if count > 3 else ""
+        return f"{count} {noun} to load: {shown}{more} (list_agents shows every problem)"
 
     def add(self, agent: Agent) -> None:
         """Add an agent, refusing a second agent with the same name."""
@@ -209,14 +217,18 @@ class AgentCatalog:
         return iter(self.agents.values())
 
 
-def load_catalog(folder: str | Path) -> AgentCatalog:
-    """Load every agent of ``folder``; files with problems go to ``errors``."""
+def load_catalog(folder: str | Path, origin: str = "") -> AgentCatalog:
+    """Load every agent of ``folder``; files with problems go to ``errors``.
+
+    ``origin`` says where the folder's path came from (``Settings.agents_origin``),
+    so a missing folder's problem names what to fix.
+    """
     folder = Path(folder)
     catalog = AgentCatalog(folder=folder)
     if not folder.is_dir():
-        catalog.errors.append(
-            AgentFileError(str(folder), ["the agents folder does not exist or is not a folder"])
-        )
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        came = f"; the path comes from {origin}" if origin else ""
+        catalog.errors.append(AgentFileError(str(folder), [f"the agents folder {what}{came}"]))
         return catalog
     for path in discover_agent_files(folder):
         try:

@@ -17,7 +17,7 @@ from hive_mcp import __version__
 from hive_mcp.errors import HiveError
 from hive_mcp.events import EventType
 from hive_mcp.runtime import AgentRuntime
-from hive_mcp.server._models import AgentInfo, EventInfo, ExecutionInfo
+from hive_mcp.server._models import AgentList, EventInfo, ExecutionInfo
 from hive_mcp.server._run_tool import run_tool
 from hive_mcp.server._tools import register_tools
 
@@ -77,7 +77,7 @@ def build_server(
 def _register_resources(server: MCPServer, runtime: AgentRuntime) -> None:
     @server.resource("hive://agents", name="agents", mime_type="application/json")
     def agents() -> str:
-        return json.dumps([AgentInfo.of(a).model_dump() for a in runtime.catalog])
+        return AgentList.of(runtime.catalog).model_dump_json()
 
     @server.resource("hive://agents/{name}", mime_type="application/json")
     def agent(name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from hive_mcp.events import Event
-from hive_mcp.graph import Agent
+from hive_mcp.graph import Agent, AgentCatalog
 from hive_mcp.store import ExecutionRecord
 
 __all__ = [
@@ -81,8 +81,26 @@ class AgentInfo(BaseModel):
         return cls.model_validate(agent.describe())
 
 
+class LoadProblem(BaseModel):
+    """An agent file (or the agents folder) that did not load, and why."""
+
+    file: str
+    problems: list[str]
+
+
 class AgentList(BaseModel):
     agents: list[AgentInfo]
+    agents_folder: str | None = None
+    load_problems: list[LoadProblem] = []
+    """Files that failed to load; a host shows these where a warning on stderr is hidden."""
+
+    @classmethod
+    def of(cls, catalog: AgentCatalog) -> AgentList:
+        return cls(
+            agents=[AgentInfo.of(a) for a in catalog],
+            agents_folder=str(catalog.folder) if catalog.folder is not None else None,
+            load_problems=[LoadProblem(file=e.source, problems=e.problems) for e in catalog.errors],
+        )
 
 
 class StartResult(BaseModel):

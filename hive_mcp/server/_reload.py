@@ -23,6 +23,7 @@ from mcp.server.subscriptions import (
     ToolsListChanged,
 )
 
+from hive_mcp.errors import AgentFileError
 from hive_mcp.graph import AgentCatalog, load_catalog
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._run_tool import run_tool
@@ -47,6 +48,7 @@ def _fingerprint(folder: Path) -> frozenset[tuple[str, int, int]]:
 def sync_agents(runtime: AgentRuntime, server: MCPServer, catalog: AgentCatalog) -> list[str]:
     """Make the runtime and the tools serve ``catalog``; return what changed, as lines."""
     changes = []
+    runtime.catalog.errors = list(catalog.errors)  # hosts see the problems in list_agents
     broken = {Path(e.source).resolve() for e in catalog.errors}
     for name, agent in list(runtime.catalog.agents.items()):
         if name in catalog.agents:
@@ -82,8 +84,9 @@ async def watch_agents(
     folder: Path,
     bus: SubscriptionBus | None = None,
     interval: float = 2.0,
+    origin: str = "",
 ) -> None:
-    """Follow the agents folder until cancelled."""
+    """Follow the agents folder until cancelled; ``origin`` as for ``load_catalog``."""
     seen = _fingerprint(folder)
     while True:
         await anyio.sleep(interval)
@@ -91,11 +94,16 @@ async def watch_agents(
         if now == seen:
             continue
         seen = now
-        catalog = load_catalog(folder)
+        catalog = load_catalog(folder, origin)
+        problems_changed = _problems(catalog.errors) != _problems(runtime.catalog.errors)
         for error in catalog.errors:
             print(f"hive-mcp: agent file not loaded: {error}", file=sys.stderr, flush=True)
         changes = sync_agents(runtime, server, catalog)
         for line in changes:
             print(f"hive-mcp: {line}", file=sys.stderr, flush=True)
-        if changes and bus is not None:
+        if (changes or problems_changed) and bus is not None:
             await announce_changes(bus)
+
+
+def _problems(errors: list[AgentFileError]) -> list[str]:
+    return [str(e) for e in errors]

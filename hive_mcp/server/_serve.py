@@ -36,7 +36,6 @@ from starlette.routing import Mount, Route
 from hive_mcp import __version__
 from hive_mcp.config import Settings
 from hive_mcp.errors import UsageError
-from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._app import build_server, notify_resource_updates, request_state_key
 from hive_mcp.server._auth import ASGIApp, BearerAuth
@@ -112,7 +111,7 @@ async def serve(
             "--token), or serve on 127.0.0.1"
         )
     listening = _listen(host, port) if http else None  # a port in use: said before anything runs
-    catalog = load_catalog(settings.agents_dir)
+    catalog = settings.load_catalog()
     for error in catalog.errors:
         print_err(f"warning: skipped {error}")
     store = SQLiteStore(settings.store_path)
@@ -141,7 +140,15 @@ async def serve(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(collect_periodically)
                 tg.start_soon(notify_resource_updates, runtime, updates)
-                tg.start_soon(watch_agents, runtime, server, settings.agents_dir, updates)
+                tg.start_soon(
+                    watch_agents,
+                    runtime,
+                    server,
+                    settings.agents_dir,
+                    updates,
+                    2.0,
+                    settings.agents_origin,
+                )
                 if http:
                     app = http_app(server, runtime, host=host, token=token)
                     config = uvicorn.Config(

@@ -23,7 +23,6 @@ from hive_mcp.errors import HiveError
 from hive_mcp.events import EventType
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._models import (
-    AgentInfo,
     AgentList,
     CancelResult,
     EventInfo,
@@ -80,12 +79,13 @@ def register_tools(server: MCPServer, runtime: AgentRuntime) -> None:
 
     @server.tool(
         description="List the agents this server runs: name, description, input schema, "
-        "entry points and the nodes that may ask a person for input.",
+        "entry points and the nodes that may ask a person for input; load_problems names "
+        "agent files that failed to load, and why.",
         annotations=READ_ONLY,
     )
     @tool_errors
     async def list_agents() -> AgentList:
-        return AgentList(agents=[AgentInfo.of(a) for a in runtime.catalog])
+        return AgentList.of(runtime.catalog)
 
     @server.tool(
         description="Start a run of an agent in the background and return its execution_id at "
