@@ -68,12 +68,30 @@ def test_validate_reports_every_shipped_agent_as_ok(capsys: pytest.CaptureFixtur
     assert "ok   text_report" in capsys.readouterr().out
 
 
+def test_validate_refuses_llm_nodes_with_no_model_and_no_scripted_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nomodel.yaml"
+    path.write_text(
+        "name: nomodel\nentry_node: a\nterminal_nodes: [b]\n"
+        "nodes: [{id: a, output_keys: [x]}, {id: b, model: openai/gpt-4o-mini, input_keys: [x]}]\n"
+        "edges: [{source: a, target: b}]\n"
+    )
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: 1 problem:" in err
+    assert "node 'a' is an LLM node with no model and the agent has no scripted_policy" in err
+    path.write_text(path.read_text().replace("nodes: [{id: a,", "nodes: [{id: a, model: x/y,"))
+    assert main(["validate", str(path)]) == 0
+
+
 def test_validate_a_broken_file_lists_its_problems_and_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(
         "name: broken\nentry_node: a\nterminal_nodes: [b]\n"
+        "defaults: {model: openai/gpt-4o-mini}\n"
         "nodes: [{id: a}, {id: b}]\nedges: [{source: a, target: c}]\n"
     )
     assert main(["validate", str(path)]) == 1

@@ -13,6 +13,7 @@ from hive_mcp.graph._metrics import goal_problems
 from hive_mcp.graph._spec import EdgeCondition, EdgeSpec, GraphSpec, NodeSpec, NodeType
 from hive_mcp.graph._triggers import trigger_problems
 from hive_mcp.graph.nodes import event_loop_problems, resolve_callable
+from hive_mcp.llm import SCRIPTED
 
 __all__ = ["check_agent", "find_problems"]
 
@@ -45,6 +46,18 @@ def find_problems(agent: Agent) -> list[str]:
         problems += _check_inputs(spec)
         problems += _check_shape(agent)
     return problems
+
+
+def _unmodelled(spec: GraphSpec) -> list[str]:
+    """LLM nodes that would find no model at run time: no model and no scripted policy."""
+    default = spec.defaults.model
+    return [
+        f"node {node.id!r} is an LLM node with no model and the agent has no scripted_policy; "
+        "set 'model' (like openai/gpt-4o-mini) on the node or in defaults, or add "
+        "'scripted_policy: module:callable' for offline runs"
+        for node in spec.nodes
+        if node.type is NodeType.EVENT_LOOP and (node.model or default) in (None, SCRIPTED)
+    ]
 
 
 def _known_keys(spec: GraphSpec, known: set[str]) -> set[str]:
@@ -109,6 +122,8 @@ def _check_nodes(agent: Agent) -> list[str]:
             resolve_callable(agent.spec.scripted_policy, agent.base_dir)
         except UsageError as exc:
             problems.append(f"scripted_policy: {exc}")
+    elif agent.source is not None:  # Python-built agents may bring their own providers
+        problems += _unmodelled(agent.spec)
     for node in agent.spec.nodes:
         where = f"node {node.id!r}"
         stray = sorted(set(node.nullable_output_keys) - set(node.output_keys))
