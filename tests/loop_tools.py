@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 
 from hive_mcp.events import emit_status
+from tests.support import HANG
 
 CALLS: list[str] = []
 GATES: dict[str, anyio.Event] = {}
@@ -21,7 +22,7 @@ def lookup(query: str, limit: int = 3) -> dict[str, Any]:
 async def meet_a() -> str:
     """Wait until meet_b has started too: proves the two run in parallel."""
     GATES["a"].set()
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG):
         await GATES["b"].wait()
     return "a met b"
 
@@ -29,7 +30,7 @@ async def meet_a() -> str:
 async def meet_b() -> str:
     """Wait until meet_a has started too."""
     GATES["b"].set()
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG):
         await GATES["a"].wait()
     return "b met a"
 

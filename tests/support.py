@@ -11,6 +11,10 @@ from hive_mcp.graph._spec import NodeSpec
 from hive_mcp.graph.nodes import NodeContext, NodeResult, NodeStatus
 from hive_mcp.store import ExecutionRecord, Journal
 
+# A bound on waits that only catches hangs: never a speed check, so generous enough
+# for a loaded 2-core machine (the per-test timeout is the outer bound).
+HANG = 120.0
+
 Behaviour = Callable[..., Any]
 
 

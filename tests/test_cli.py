@@ -16,6 +16,7 @@ import pytest
 from hive_mcp import __version__
 from hive_mcp.cli._main import main
 from hive_mcp.store import SQLiteStore
+from tests.support import HANG
 
 REPO = Path(__file__).resolve().parent.parent
 TEXT = "The fox ran. The dog ran after the fox. A fox is quick, a dog is not."
@@ -291,7 +292,7 @@ def test_sigterm_suspends_a_run_instead_of_cancelling_it(
             if "● nap" in line:
                 break
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=HANG)
     assert proc.returncode == 128 + signal.SIGTERM
     assert "stopped by SIGTERM: execution ex_" in err and "is suspended, not cancelled" in err
     capsys.readouterr()

@@ -17,7 +17,7 @@ from hive_mcp.graph import AgentCatalog, load_catalog
 from hive_mcp.runtime import AgentRuntime, RuntimeLimits
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
-from tests.support import free_port
+from tests.support import HANG, free_port
 from tests.test_mcp_server import call, follow
 from tests.test_transports import TOKEN, authed, http_server
 
@@ -35,7 +35,7 @@ async def runtime(journal: Journal, tmp_path: Path) -> AsyncIterator[AgentRuntim
 async def settle(rt: AgentRuntime, execution_id: str, *, final: bool = False) -> ExecutionRecord:
     """Follow the log until the execution waits for input (unless ``final``) or ends."""
     after = 0
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         while True:
             record = await rt.get_execution(execution_id)
             waiting = record.status is ExecutionStatus.WAITING_FOR_INPUT

@@ -17,7 +17,7 @@ from hive_mcp.llm import LLMRequest
 from hive_mcp.llm._scripted import ScriptedProvider, ScriptedTurn, call, say
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal
 from tests import loop_tools
-from tests.support import build, edge, node
+from tests.support import HANG, build, edge, node
 
 pytestmark = pytest.mark.anyio
 
@@ -415,7 +415,7 @@ async def start_and_wait(
         [EventType.CLIENT_INPUT_REQUESTED], execution_id=record.id
     ) as sub:
         tg.start_soon(ex.start_execution, record)
-        with anyio.fail_after(5):
+        with anyio.fail_after(HANG):
             asked = await sub.receive()
     return record, asked
 
@@ -434,7 +434,7 @@ async def test_ask_user_parks_the_execution_until_input_arrives(
     )
     agent = build([llm("intake", ["city"], client_facing=True)], [])
     ex = executor(agent, journal, provider, tmp_path)
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         async with anyio.create_task_group() as tg:
             record, asked = await start_and_wait(ex, tg)
             assert asked.data == {
@@ -468,7 +468,7 @@ async def test_a_client_facing_node_that_asks_in_plain_text_waits_for_the_reply(
     )
     agent = build([llm("chat", ["name"], client_facing=True)], [])
     ex = executor(agent, journal, provider, tmp_path)
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         async with anyio.create_task_group() as tg:
             record, asked = await start_and_wait(ex, tg)
             assert (
@@ -524,7 +524,7 @@ async def test_iteration_extension_asks_at_the_limit_and_follows_the_answer(
     provider = ScriptedProvider.from_turns({"*": EXTENSION_TURNS})
     agent = extension_agent()
     ex = executor(agent, journal, provider, tmp_path)
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         async with anyio.create_task_group() as tg:
             record, asked = await start_and_wait(ex, tg)
             assert asked.data["kind"] == "iteration_extension"
@@ -555,7 +555,7 @@ async def test_a_pending_iteration_extension_survives_a_restart(tmp_path: Path) 
     await store.close()
 
     store = SQLiteStore(tmp_path / "store.db")
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         async with Journal(store) as journal, anyio.create_task_group() as tg:
             parked = await store.get_execution(record.id)
             assert parked is not None and parked.status is ExecutionStatus.WAITING_FOR_INPUT
@@ -565,7 +565,7 @@ async def test_a_pending_iteration_extension_survives_a_restart(tmp_path: Path) 
             ex = executor(agent, journal, second, tmp_path)
             with journal.bus.subscribe([EventType.CLIENT_INPUT_REQUESTED]) as sub:
                 tg.start_soon(ex.resume, record.id)
-                with anyio.fail_after(5):
+                with anyio.fail_after(HANG):
                     asked = await sub.receive()
             assert asked.data["kind"] == "iteration_extension"
             ex.send_input(record.id, "approve")

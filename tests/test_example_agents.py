@@ -9,6 +9,7 @@ import pytest
 from hive_mcp.events import EventType
 from hive_mcp.graph import GraphExecutor, discover_agent_files, load_agent
 from hive_mcp.store import ExecutionStatus, Journal
+from tests.support import HANG
 
 GRAPH = Path(__file__).resolve().parent.parent / "graph"
 
@@ -54,7 +55,7 @@ async def test_support_desk_runs_offline_on_its_scripted_policy_for_any_question
     with journal.bus.subscribe([EventType.CLIENT_INPUT_REQUESTED], execution_id=record.id) as asks:
         async with anyio.create_task_group() as tg:
             tg.start_soon(ex.start_execution, record)
-            with anyio.fail_after(10):
+            with anyio.fail_after(HANG):
                 asked = await asks.receive()
             assert asked.data["prompt"] == "Hi Ada! What can I help you with?"
             ex.send_input(record.id, question)

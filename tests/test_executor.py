@@ -12,7 +12,7 @@ from hive_mcp.events import EventType, emit_status
 from hive_mcp.graph import GraphExecutor
 from hive_mcp.graph.nodes import NodeResult, NodeStatus
 from hive_mcp.store import ExecutionStatus, Journal
-from tests.support import build, edge, executor, kinds, node, run
+from tests.support import HANG, build, edge, executor, kinds, node, run
 
 pytestmark = pytest.mark.anyio
 
@@ -75,7 +75,7 @@ async def test_several_firing_edges_run_branches_in_parallel_and_join_once(
         if len(started) == 2:
             both_running.set()
         # Each branch finishes only once the other has started: proof of concurrency.
-        with anyio.fail_after(5):
+        with anyio.fail_after(HANG):
             await both_running.wait()
         return {f"{name}_out": name.upper()}
 
@@ -428,7 +428,7 @@ async def test_cancelling_leaves_a_consistent_stored_state(journal: Journal) -> 
     record = ex.create({})
     async with anyio.create_task_group() as tg:
         tg.start_soon(ex.start_execution, record)
-        with anyio.fail_after(5):
+        with anyio.fail_after(HANG):
             await entered.wait()
         tg.cancel_scope.cancel()
 

@@ -17,6 +17,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult, TextContent
 
 from tests.fakes.github_api import FakeGitHub, RateLimit, one_test, running_fake_github
+from tests.support import HANG
 
 pytestmark = pytest.mark.anyio
 TOKEN = "ghp_fake0123456789abcdefSECRET"
@@ -126,7 +127,7 @@ async def test_list_issues_follows_link_pages_and_leaves_out_pull_requests(
     github: FakeGitHub, client: Client
 ) -> None:
     github.max_per_page = 3  # seven open issues and pull requests: three pages
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         listed = await ok(client, "list_issues", owner="octo", repo="widgets")
     assert [i["number"] for i in listed["issues"]] == [8, 7, 4, 2, 1]
     assert listed["more"] is False
@@ -141,7 +142,7 @@ async def test_list_issues_follows_link_pages_and_leaves_out_pull_requests(
 async def test_list_issues_filters_by_label_and_state_and_stops_at_the_limit(
     github: FakeGitHub, client: Client
 ) -> None:
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         bugs = await ok(client, "list_issues", owner="octo", repo="widgets", labels=["bug"])
         closed = await ok(client, "list_issues", owner="octo", repo="widgets", state="closed")
         github.requests.clear()
@@ -156,7 +157,7 @@ async def test_list_issues_filters_by_label_and_state_and_stops_at_the_limit(
 async def test_get_issue_returns_the_full_body_labels_author_and_comment_count(
     github: FakeGitHub, client: Client
 ) -> None:
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         long_one = await ok(client, "get_issue", owner="octo", repo="widgets", number=8)
         untitled = await ok(client, "get_issue", owner="octo", repo="widgets", number=2)
     assert long_one["body"] == LONG_BODY
@@ -169,7 +170,7 @@ async def test_create_issue_and_add_comment_send_the_documented_json(
     github: FakeGitHub, client: Client
 ) -> None:
     issue = {"owner": "octo", "repo": "sandbox"}
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         created = await ok(
             client, "create_issue", **issue, title="New bug", body="1, 2", labels=["bug", "triage"]
         )
@@ -193,7 +194,7 @@ async def test_create_issue_and_add_comment_send_the_documented_json(
 async def test_pull_requests_are_listed_and_fetched_with_branches_draft_and_merge_state(
     github: FakeGitHub, client: Client
 ) -> None:
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         listed = await ok(client, "list_pull_requests", owner="octo", repo="widgets")
         caching = await ok(client, "get_pull_request", owner="octo", repo="widgets", number=3)
         wip = await ok(client, "get_pull_request", owner="octo", repo="widgets", number=6)
@@ -207,7 +208,7 @@ async def test_pull_requests_are_listed_and_fetched_with_branches_draft_and_merg
 
 
 async def test_search_finds_repositories_and_code(github: FakeGitHub, client: Client) -> None:
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         repos = await ok(client, "search_repositories", query="user:octo")
         widgets = await ok(client, "search_repositories", query="widget", limit=1)
         code = await ok(client, "search_code", query="def helper repo:octo/widgets")
@@ -233,7 +234,7 @@ async def test_search_finds_repositories_and_code(github: FakeGitHub, client: Cl
 async def test_a_file_is_decoded_and_a_directory_lists_its_entries(
     github: FakeGitHub, client: Client
 ) -> None:
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         readme = await ok(
             client, "get_file_contents", owner="octo", repo="widgets", path="README.md"
         )
@@ -262,7 +263,7 @@ async def test_a_file_is_decoded_and_a_directory_lists_its_entries(
 async def test_an_unknown_repository_or_issue_is_a_clear_not_found_error(
     github: FakeGitHub, client: Client
 ) -> None:
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         no_repo = await error(client, "list_issues", owner="octo", repo="nope")
         no_issue = await error(client, "get_issue", owner="octo", repo="widgets", number=99)
         no_pull = await error(client, "get_pull_request", owner="octo", repo="widgets", number=1)
@@ -275,7 +276,7 @@ async def test_a_refused_token_is_a_401_error_naming_github_token_without_echoin
     github: FakeGitHub, client: Client
 ) -> None:
     github.token = "the-right-token"
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         refused = await error(client, "get_issue", owner="octo", repo="widgets", number=1)
         listing = await error(client, "list_pull_requests", owner="octo", repo="widgets")
     assert "the token was refused (Bad credentials): set GITHUB_TOKEN" in refused
@@ -285,7 +286,7 @@ async def test_a_refused_token_is_a_401_error_naming_github_token_without_echoin
 async def test_rate_limiting_reports_the_reset_time_and_when_to_retry(
     github: FakeGitHub, client: Client
 ) -> None:
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         github.rate_limit = RateLimit(status=403, reset=1_900_000_000)
         primary = await error(client, "list_issues", owner="octo", repo="widgets")
         github.rate_limit = RateLimit(status=429, reset=1_900_000_000, retry_after=60)
@@ -333,7 +334,7 @@ async def test_a_github_enterprise_base_path_is_honoured_across_pages() -> None:
 async def test_the_token_appears_in_no_result_or_log_line(
     github: FakeGitHub, client: Client, server_log: Path
 ) -> None:
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         tools = (await client.list_tools()).tools
         texts = [
             await ok(client, "list_issues", owner="octo", repo="widgets"),

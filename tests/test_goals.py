@@ -30,6 +30,7 @@ from hive_mcp.runtime import AgentRuntime, GoalProgress, evaluate_goal
 from hive_mcp.server import build_server, notify_resource_updates
 from hive_mcp.store import ExecutionRecord, Journal
 from tests import support
+from tests.support import HANG
 
 AGENTS = Path(__file__).resolve().parent / "agents"
 REPO = AGENTS.parent.parent
@@ -344,7 +345,7 @@ async def finish(runtime: AgentRuntime, mode: str) -> None:
         [EventType.EXECUTION_COMPLETED, EventType.EXECUTION_FAILED], execution_id=record.id
     ) as ends:
         if not (await runtime.get_execution(record.id)).status.is_final:
-            with anyio.fail_after(10):
+            with anyio.fail_after(HANG):
                 await ends.receive()
 
 
@@ -398,7 +399,7 @@ async def test_listeners_hear_when_an_execution_changes_the_agents_goal_progress
             client.listen(resource_subscriptions=[uri]) as listener,
         ):
             await finish(runtime, "ok")
-            with anyio.fail_after(10):
+            with anyio.fail_after(HANG):
                 async for event in listener:
                     if isinstance(event, ResourceUpdated) and event.uri == uri:
                         break

@@ -23,6 +23,7 @@ from hive_mcp.store import (
     WriteBatch,
 )
 from tests.disk import small_disk
+from tests.support import HANG
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +72,7 @@ async def test_a_long_poll_returns_at_once_when_events_exist(journal: Journal) -
     journal.begin_execution(ExecutionRecord(id="a", agent="t"))
     journal.emit("a", EventType.CUSTOM)
     await journal.flush()
-    with anyio.fail_after(1):
+    with anyio.fail_after(20):  # well below the 30 s it would wait if it did not return
         events = await journal.wait_events("a", after=0, wait_seconds=30)
     assert [e.seq for e in events] == [1]
 
@@ -284,7 +285,7 @@ async def test_a_write_lock_held_by_another_process_is_waited_for_off_the_loop(
         assert not flushed.is_set()
         assert store._in_thread == 1  # the write is waiting in a worker thread
         other.execute("COMMIT")
-        with anyio.fail_after(10):
+        with anyio.fail_after(HANG):
             await flushed.wait()
     other.close()
     assert [e.seq for e in await store.read_events("a")] == [1]

@@ -46,6 +46,7 @@ from tests.fakes.openai_server import (
     Stall,
     running_fake_openai,
 )
+from tests.support import HANG
 
 pytestmark = [
     pytest.mark.anyio,
@@ -124,7 +125,7 @@ def make_request(**fields: Any) -> LLMRequest:
 
 
 async def collect(provider: LiteLLMProvider, request: LLMRequest) -> list[StreamEvent]:
-    with anyio.fail_after(15):
+    with anyio.fail_after(HANG):
         return [event async for event in provider.stream(request)]
 
 
@@ -301,7 +302,7 @@ async def test_a_failure_after_part_of_the_answer_is_raised_without_replaying_it
     )
     received: list[StreamEvent] = []
 
-    with pytest.raises(ProviderError) as caught, anyio.fail_after(15):
+    with pytest.raises(ProviderError) as caught, anyio.fail_after(HANG):
         async for event in make_provider(fake_openai, sleep).stream(make_request()):
             received.append(event)
 

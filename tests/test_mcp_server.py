@@ -16,6 +16,7 @@ from hive_mcp.graph import AgentCatalog, load_agent
 from hive_mcp.runtime import AgentRuntime, RuntimeLimits
 from hive_mcp.server import build_server
 from hive_mcp.store import Journal
+from tests.support import HANG
 
 pytestmark = pytest.mark.anyio
 GRAPH = Path(__file__).resolve().parent.parent / "graph"
@@ -254,7 +255,7 @@ async def test_listeners_get_update_notifications_for_an_execution(runtime: Agen
                 await call(
                     client, "send_input", execution_id=first["execution_id"], text="export data"
                 )
-                with anyio.fail_after(10):
+                with anyio.fail_after(HANG):
                     async for event in listener:
                         if isinstance(event, ResourceUpdated) and event.uri == uri:
                             break

@@ -31,7 +31,7 @@ from hive_mcp.store import (
     RuntimeRole,
     SQLiteStore,
 )
-from tests.support import free_port
+from tests.support import HANG, free_port
 from tests.test_mcp_server import call, follow
 from tests.test_runtime import until
 from tests.test_transports import http_server
@@ -373,7 +373,7 @@ def test_ctrl_c_stops_following_quietly_with_exit_130(
             if "■ paused" in line:  # it has printed the log so far and now waits for more
                 break
         follower.send_signal(signal.SIGINT)
-        code = follower.wait(timeout=20)
+        code = follower.wait(timeout=HANG)
         err = follower.stderr.read()
     assert code == 130
     assert err == ""

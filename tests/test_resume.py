@@ -13,6 +13,7 @@ import pytest
 
 from hive_mcp.events import Event, EventType
 from hive_mcp.store import ExecutionStatus, SQLiteStore
+from tests.support import HANG
 
 AGENTS = Path(__file__).parent / "agents"
 
@@ -45,7 +46,7 @@ def run_until(
             if marker in line:
                 break
         victim.send_signal(sig)
-        code = victim.wait(timeout=20)
+        code = victim.wait(timeout=HANG)
     assert execution_id is not None
     return execution_id, code
 

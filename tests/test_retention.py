@@ -26,6 +26,7 @@ from hive_mcp.store import (
     WriteBatch,
     prune,
 )
+from tests.support import HANG
 
 DAY = 86_400.0
 NOW = 1_900_000_000.0
@@ -251,7 +252,7 @@ async def test_the_runtime_prunes_on_start_and_then_after_every_interval(
     await fill(
         store, data, execution("old", DONE, days_idle=40), execution("aging", DONE, days_idle=20)
     )
-    with anyio.fail_after(10), FakeSleep() as sleep:
+    with anyio.fail_after(HANG), FakeSleep() as sleep:
         async with (
             Journal(store) as journal,
             AgentRuntime(

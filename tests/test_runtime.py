@@ -21,7 +21,7 @@ from hive_mcp.runtime import AgentRuntime, RuntimeLimits
 from hive_mcp.store import ExecutionStatus, Journal, SQLiteStore
 from tests import gates
 from tests.disk import small_disk
-from tests.support import build, node
+from tests.support import HANG, build, node
 
 pytestmark = pytest.mark.anyio
 GRAPH = Path(__file__).resolve().parent.parent / "graph"
@@ -54,7 +54,7 @@ async def runtime(journal: Journal, tmp_path: Path) -> AsyncIterator[AgentRuntim
 async def until(runtime: AgentRuntime, execution_id: str, status: ExecutionStatus) -> None:
     """Follow the event log until the execution reaches ``status``."""
     after = 0
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         while (await runtime.get_execution(execution_id)).status is not status:
             events = await runtime.get_events(execution_id, after=after, wait_seconds=5)
             after = events[-1].seq if events else after
@@ -81,7 +81,7 @@ async def test_a_repeated_idempotency_key_returns_the_same_execution(runtime: Ag
 
 async def test_executions_beyond_the_limit_wait_their_turn(runtime: AgentRuntime) -> None:
     records = [await runtime.start("gated", {"name": f"g{i}"}) for i in range(3)]
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG):
         while len(gates.STARTED) < 2:
             await runtime.get_events(records[0].id, after=0, wait_seconds=0.05)
     await anyio.wait_all_tasks_blocked()
@@ -89,7 +89,7 @@ async def test_executions_beyond_the_limit_wait_their_turn(runtime: AgentRuntime
     assert (await runtime.get_execution(records[2].id)).status is ExecutionStatus.PENDING
     gates.GATES.setdefault("g0", anyio.Event()).set()
     await until(runtime, records[0].id, ExecutionStatus.COMPLETED)
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG):
         while "g2" not in gates.STARTED:
             await runtime.get_events(records[2].id, after=0, wait_seconds=0.05)
     for name in ("g1", "g2"):
@@ -196,7 +196,7 @@ async def test_unfinished_executions_resume_when_the_runtime_starts_again(tmp_pa
     store = SQLiteStore(tmp_path / "store.db")
     async with Journal(store) as journal, AgentRuntime(catalog(), journal, data_dir=tmp_path) as rt:
         record = await rt.start("gated", {"name": "later"})
-        with anyio.fail_after(5):
+        with anyio.fail_after(HANG):
             while "later" not in gates.STARTED:
                 await rt.get_events(record.id, wait_seconds=0.05)
     await store.close()
@@ -258,7 +258,7 @@ async def test_a_queued_execution_stopped_before_it_started_starts_on_resume(
     ):
         first = await rt.start("gated", {"name": "first"})
         queued = await rt.start("gated", {"name": "queued"})
-        with anyio.fail_after(5):
+        with anyio.fail_after(HANG):
             while "first" not in gates.STARTED:
                 await rt.get_events(first.id, wait_seconds=0.05)
         assert await journal.read(queued.id) == []  # stopped while it waited for a slot
@@ -301,7 +301,7 @@ async def test_on_a_full_disk_nothing_is_acknowledged_and_runs_resume_once_space
             disk.free()
             # The answer was refused, not lost silently: the execution asks again.
             await until(rt, first.id, ExecutionStatus.WAITING_FOR_INPUT)
-            with anyio.fail_after(10):
+            with anyio.fail_after(HANG):
                 while not rt.broker.waiting_nodes(first.id):
                     await rt.get_events(first.id, after=0, wait_seconds=0.05)
             assert await rt.send_input(first.id, "How do I export my data?") == "intake"

@@ -20,7 +20,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from hive_mcp.store import SQLiteStore
-from tests.support import free_port
+from tests.support import HANG, free_port
 from tests.test_mcp_server import call, follow
 
 pytestmark = pytest.mark.anyio
@@ -266,7 +266,7 @@ def test_sigterm_stops_the_server_cleanly_and_releases_what_it_held(
             with anyio.from_thread.start_blocking_portal() as portal:
                 assert len(portal.call(runtimes_of, tmp_path, 1)) == 1  # up and registered
             proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=20)
+            _, err = proc.communicate(timeout=HANG)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -278,7 +278,7 @@ def test_sigterm_stops_the_server_cleanly_and_releases_what_it_held(
 
 async def runtimes_of(home: Path, count: int) -> list[Any]:
     """The runtimes recorded in ``home``'s store, once there are ``count`` (10 s at most)."""
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         while True:
             if (home / "store.db").exists():
                 store = SQLiteStore(home / "store.db")

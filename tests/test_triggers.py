@@ -25,7 +25,7 @@ from hive_mcp.server import build_server
 from hive_mcp.server._reload import sync_agents
 from hive_mcp.server._webhooks import signature
 from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
-from tests.support import free_port
+from tests.support import HANG, free_port
 from tests.test_mcp_server import call
 from tests.test_transports import TOKEN, authed, http_server
 
@@ -75,7 +75,7 @@ async def executions(
     rt: AgentRuntime, agent: str, count: int, where: Callable[[ExecutionRecord], bool] = bool
 ) -> list[ExecutionRecord]:
     """Wait until ``count`` executions of ``agent`` (matching ``where``) have completed."""
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG):
         while True:
             found = [r for r in await rt.list_executions(agent=agent, limit=500) if where(r)]
             done = [r for r in found if r.status is ExecutionStatus.COMPLETED]
@@ -231,7 +231,7 @@ async def test_a_shared_entry_point_joins_the_primary_sessions_inputs_only(
     runtime: AgentRuntime,
 ) -> None:
     primary = await runtime.start("session", {"owner": "Ada"})
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG):
         while (
             await runtime.get_execution(primary.id)
         ).status is not ExecutionStatus.WAITING_FOR_INPUT:
@@ -253,7 +253,7 @@ async def test_agents_can_be_added_and_removed_while_executions_run(
     with pytest.raises(UsageError, match="no agent 'queue'"):
         await runtime.start("queue", {"subject": "new"})
     held["long"].set()
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG):
         while (await runtime.get_execution(running.id)).status is not ExecutionStatus.COMPLETED:
             await runtime.get_events(running.id, wait_seconds=1)
 
@@ -415,7 +415,7 @@ async def test_listening_clients_hear_that_the_tools_changed_when_a_file_appears
                 async with client.listen(tools_list_changed=True) as listener:
                     copy = (folder / "inbox.yaml").read_text().replace("name: inbox", "name: fresh")
                     (folder / "fresh.yaml").write_text(copy)
-                    with anyio.fail_after(10):
+                    with anyio.fail_after(HANG):
                         async for event in listener:
                             if isinstance(event, ToolsListChanged):
                                 break
