@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,11 +20,13 @@ from hive_mcp.graph import load_catalog
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server import build_server
 from hive_mcp.store import Journal
+from tests.support import HANG
 from tests.test_mcp_server import call, error_of
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parent.parent
 GRAPH = REPO / "graph"
+AGENTS = REPO / "tests" / "agents"
 HOST_PATH = "/usr/bin:/bin"  # what a host launched from a desktop session typically has
 
 
@@ -133,3 +136,59 @@ async def test_starting_an_unknown_agent_says_how_many_files_failed_and_why(
     assert "1 agent file failed to load:" in message
     assert "files failed" not in message
     assert "broken.yaml" in message
+
+
+def test_a_step_that_prints_never_reaches_the_stdio_wire(tmp_path: Path) -> None:
+    """print, sys.stdout.write and os.write(1) from a thread, with buffered stdout."""
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "run_noisy", "arguments": {"text": "hi"}},
+        },
+    ]
+    env = {"PATH": HOST_PATH, "HOME": str(tmp_path), "HIVE_MCP_AGENTS": str(AGENTS / "noisy")}
+    with subprocess.Popen(
+        [sys.executable, "-m", "hive_mcp", "serve"],
+        env=env,  # no PYTHONUNBUFFERED: stdout is block-buffered, as under a host
+        cwd="/",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        for message in messages:
+            proc.stdin.write(json.dumps(message).encode() + b"\n")
+        proc.stdin.flush()
+        lines = []
+        while not any(b'"id":2' in line.replace(b" ", b"") for line in lines):
+            line = proc.stdout.readline()
+            assert line, "the server closed stdout early"
+            lines.append(line)
+        out, err = proc.communicate(timeout=HANG)  # closes stdin: the server stops, flushing
+    assert proc.returncode == 0, err.decode(errors="replace")
+    lines += out.splitlines(keepends=True)
+    replies = [json.loads(line) for line in lines if line.strip()]  # each one JSON
+    assert all(r["jsonrpc"] == "2.0" for r in replies)
+    assert b"NOISY" not in b"".join(lines)
+    result = next(r for r in replies if r.get("id") == 2)["result"]
+    assert result["structuredContent"]["status"] == "completed"
+    for text in (
+        b"NOISY import-time print",
+        b"NOISY print hi",
+        b"NOISY sys.stdout.write no newline",
+        b"NOISY raw write from a thread",
+    ):
+        assert text in err

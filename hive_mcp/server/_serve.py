@@ -41,7 +41,7 @@ from hive_mcp.server._app import build_server, notify_resource_updates, request_
 from hive_mcp.server._auth import ASGIApp, BearerAuth
 from hive_mcp.server._gc import collect_periodically, tune_for_serving
 from hive_mcp.server._reload import watch_agents
-from hive_mcp.server._stdio import serve_stdio
+from hive_mcp.server._stdio import claim_stdout, serve_stdio
 from hive_mcp.server._webhooks import webhook_route
 from hive_mcp.store import Journal, SQLiteStore
 from hive_mcp.toolbox import Toolbox
@@ -111,6 +111,7 @@ async def serve(
             "--token), or serve on 127.0.0.1"
         )
     listening = _listen(host, port) if http else None  # a port in use: said before anything runs
+    wire_out = None if http else claim_stdout()  # before agent modules load (and may print)
     catalog = settings.load_catalog()
     for error in catalog.errors:
         print_err(f"warning: skipped {error}")
@@ -166,7 +167,7 @@ async def serve(
                 else:
                     cancel = tg.cancel_scope.cancel
                     tg.start_soon(_stop_on_signals, signals, cancel, cancel)
-                    await serve_stdio(server)
+                    await serve_stdio(server, wire_out)
                 tg.cancel_scope.cancel()
     finally:
         await store.close()

@@ -8,13 +8,17 @@ request); here it gets the same, one line with ``"id": null`` (or the
 request's own id when it has a usable one) and a message saying what is wrong.
 
 So we read stdin ourselves and hand the server parsed messages; the SDK's
-transport still does the writing (it points file descriptor 1 at stderr while
-serving, so only JSON-RPC reaches stdout). Each line is parsed once with
-Python's ``json``, which, like the HTTP transport, reads ``"\\ud800"`` escapes,
-NaN and big numbers. A request carrying a value no store can keep (a lone
-surrogate, NaN: see ``hive_mcp._values``) is refused here with the place
-named: the SDK would otherwise echo such text into an answer it cannot
-encode, and stop. Responses and notifications pass as they are.
+transport still does the writing, on a private duplicate of the real stdout
+that ``claim_stdout`` takes before anything else runs: file descriptor 1 then
+points at stderr for the rest of the process, so ``print()`` in a user's step,
+``sys.stdout`` writes, C libraries and threads writing to fd 1, buffered text
+flushed at exit and modules printing at import time all land on stderr.
+Each line is parsed once with Python's ``json``, which, like the HTTP
+transport, reads ``"\\ud800"`` escapes, NaN and big numbers. A request
+carrying a value no store can keep (a lone surrogate, NaN: see
+``hive_mcp._values``) is refused here with the place named: the SDK would
+otherwise echo such text into an answer it cannot encode, and stop.
+Responses and notifications pass as they are.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from pydantic import ValidationError
 
 from hive_mcp._values import value_problem
 
-__all__ = ["parse_line", "serve_stdio"]
+__all__ = ["claim_stdout", "parse_line", "serve_stdio"]
 
 log = logging.getLogger("hive_mcp.server")
 
@@ -137,12 +141,41 @@ def _first_problem(exc: ValidationError) -> str:
     return f"{place}: {first['msg']}"
 
 
-async def serve_stdio(server: MCPServer) -> None:
-    """Serve ``server`` over this process's stdin and stdout until stdin ends."""
+def claim_stdout() -> BinaryIO:
+    """The real stdout for the MCP transport alone; fd 1 points at stderr from now on.
+
+    Call it first thing when serving over stdio, before agents (and their
+    modules) load. It is never undone: text a step left in ``sys.stdout``'s
+    buffer is flushed at exit, after the server stopped, and must not reach the
+    host either. Where stdout is not file descriptor 1, it is returned as it is.
+    """
+    stdout = sys.stdout
+    if stdout is None:
+        return open(os.devnull, "wb")
+    try:
+        stdout.flush()
+        if stdout.fileno() != 1 or sys.platform == "win32":
+            return stdout.buffer
+        import fcntl
+
+        private = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+        os.dup2(2, 1)
+    except (AttributeError, OSError, ValueError):
+        return stdout.buffer
+    return os.fdopen(private, "wb", closefd=False)
+
+
+async def serve_stdio(server: MCPServer, wire_out: BinaryIO | None = None) -> None:
+    """Serve ``server`` over stdin and ``wire_out`` (from ``claim_stdout``) until stdin ends."""
     lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async drives
+    out = wire_out if wire_out is not None else claim_stdout()
+    writer = anyio.wrap_file(io.TextIOWrapper(out, encoding="utf-8", newline="\n"))
     with _claimed_stdin() as wire:
         # The SDK's transport does the writing; its reader gets nothing to read.
-        async with stdio_server(stdin=cast(anyio.AsyncFile[str], _NoLines())) as (unused, write):
+        async with stdio_server(stdin=cast(anyio.AsyncFile[str], _NoLines()), stdout=writer) as (
+            unused,
+            write,
+        ):
             await unused.aclose()
             messages, received = anyio.create_memory_object_stream[SessionMessage | Exception](0)
             async with anyio.create_task_group() as tg:
