@@ -309,3 +309,18 @@ def test_sigterm_suspends_a_run_instead_of_cancelling_it(
             await store.close()
 
     assert anyio.run(runtimes) == []  # the session let go of its lease on the way out
+
+
+def test_run_writes_only_the_output_json_to_stdout_when_a_step_prints(tmp_path: Path) -> None:
+    noisy = Path(__file__).parent / "agents" / "noisy"
+    done = subprocess.run(
+        [sys.executable, "-m", "hive_mcp", "run", "noisy", "--input", '{"text": "hi"}'],
+        env={**os.environ, "HIVE_MCP_HOME": str(tmp_path), "HIVE_MCP_AGENTS": str(noisy)},
+        capture_output=True,
+        timeout=HANG,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"echo": "hi"}
+    assert b"NOISY import-time print" in done.stderr
+    assert b"NOISY raw write from a thread" in done.stderr

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 
 from hive_mcp import __version__
+from hive_mcp._stdout import claim_stdout
 from hive_mcp._values import check_value
 from hive_mcp.cli._checks import answer_text, check_text_arguments
 from hive_mcp.cli._ops import add_commands
@@ -271,6 +272,7 @@ def _schedule(agent: str, ep: dict[str, Any]) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    output = claim_stdout()  # the output JSON only: steps that print go to stderr
     catalog = _catalog(settings)
     agent = catalog.get(args.agent)
     answers = [answer_text(a, "--answer", settings) for a in args.answer]
@@ -288,7 +290,14 @@ def _run(args: argparse.Namespace) -> int:
         announce(executor)
         return executor, record, lambda: executor.start_execution(record)
 
-    return run_session(start, settings=settings, catalog=catalog, quiet=args.quiet, answers=answers)
+    return run_session(
+        start,
+        settings=settings,
+        catalog=catalog,
+        quiet=args.quiet,
+        answers=answers,
+        output=output,
+    )
 
 
 def _input_object(text: str, settings: Settings) -> dict[str, Any]:
@@ -313,8 +322,14 @@ def _input_object(text: str, settings: Settings) -> dict[str, Any]:
 def _resume(args: argparse.Namespace) -> int:
     settings = Settings.load()
     answers = [answer_text(a, "--answer", settings) for a in args.answer]
+    output = claim_stdout()
     return resume_session(
-        settings, _catalog(settings), args.execution, quiet=args.quiet, answers=answers
+        settings,
+        _catalog(settings),
+        args.execution,
+        quiet=args.quiet,
+        answers=answers,
+        output=output,
     )
 
 

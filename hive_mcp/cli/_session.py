@@ -18,7 +18,7 @@ import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import anyio
 
@@ -68,8 +68,12 @@ def run_session(
     catalog: AgentCatalog,
     quiet: bool,
     answers: list[str],
+    output: BinaryIO | None = None,
 ) -> int:
-    """Drive one execution to its end (or its first unanswerable question); return the exit code."""
+    """Drive one execution to its end (or its first unanswerable question); return the exit code.
+
+    The output JSON goes to ``output`` (from ``claim_stdout``), else to ``sys.stdout``.
+    """
     store = SQLiteStore(settings.store_path)
     outcome = _Outcome()
     try:
@@ -85,7 +89,12 @@ def run_session(
     if record is None:
         return EXIT_PARKED
     if record.status is ExecutionStatus.COMPLETED:
-        print(json.dumps(record.output, indent=2, ensure_ascii=False))
+        text = json.dumps(record.output, indent=2, ensure_ascii=False) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write(text.encode())
+            output.flush()
         return 0
     print(f"execution {record.id} {record.status.value}: {record.error or ''}", file=sys.stderr)
     return 1
@@ -157,6 +166,7 @@ def resume_session(
     *,
     quiet: bool,
     answers: list[str],
+    output: BinaryIO | None = None,
 ) -> int:
     """Continue a stored execution here, answering its questions from ``answers``."""
 
@@ -174,7 +184,9 @@ def resume_session(
         announce(executor)
         return executor, record, lambda: executor.resume(record.id)
 
-    return run_session(start, settings=settings, catalog=catalog, quiet=quiet, answers=answers)
+    return run_session(
+        start, settings=settings, catalog=catalog, quiet=quiet, answers=answers, output=output
+    )
 
 
 def session_runtime(

@@ -41,6 +41,7 @@ from mcp.shared.message import SessionMessage
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
 
+from hive_mcp._stdout import claim_stdout
 from hive_mcp._values import value_problem
 
 __all__ = ["claim_stdout", "parse_line", "serve_stdio"]
@@ -139,30 +140,6 @@ def _first_problem(exc: ValidationError) -> str:
     first = errors[0]
     place = ".".join(str(p) for p in first["loc"][1:]) or "the message"
     return f"{place}: {first['msg']}"
-
-
-def claim_stdout() -> BinaryIO:
-    """The real stdout for the MCP transport alone; fd 1 points at stderr from now on.
-
-    Call it first thing when serving over stdio, before agents (and their
-    modules) load. It is never undone: text a step left in ``sys.stdout``'s
-    buffer is flushed at exit, after the server stopped, and must not reach the
-    host either. Where stdout is not file descriptor 1, it is returned as it is.
-    """
-    stdout = sys.stdout
-    if stdout is None:
-        return open(os.devnull, "wb")
-    try:
-        stdout.flush()
-        if stdout.fileno() != 1 or sys.platform == "win32":
-            return stdout.buffer
-        import fcntl
-
-        private = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
-        os.dup2(2, 1)
-    except (AttributeError, OSError, ValueError):
-        return stdout.buffer
-    return os.fdopen(private, "wb", closefd=False)
 
 
 async def serve_stdio(server: MCPServer, wire_out: BinaryIO | None = None) -> None:
