@@ -39,6 +39,7 @@ from hive_mcp.errors import UsageError
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._app import build_server, notify_resource_updates, request_state_key
 from hive_mcp.server._auth import ASGIApp, BearerAuth
+from hive_mcp.server._event_store import BoundedEventStore
 from hive_mcp.server._gc import collect_periodically, tune_for_serving
 from hive_mcp.server._reload import watch_agents
 from hive_mcp.server._stdio import claim_stdout, serve_stdio
@@ -70,7 +71,9 @@ def http_app(
         allowed_origins=[f"http://{h}:*" for h in sorted(hosts)],
     )
     mcp_app: ASGIApp = server.streamable_http_app(
-        streamable_http_path="/mcp", transport_security=security
+        streamable_http_path="/mcp",
+        transport_security=security,
+        event_store=BoundedEventStore(),  # a reconnect with Last-Event-ID gets what it missed
     )
     if token:
         mcp_app = BearerAuth(mcp_app, token)
