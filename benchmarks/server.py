@@ -9,7 +9,9 @@ the same run against a bare MCP SDK server (an MCPServer with an echo tool,
 plus a wait/notify pair for the wake-up floor), written to a temp file and
 started with the same Python, so what remains is our own cost:
 
-- cold start: spawning the server until the first tools/list answer. Also
+- cold start: spawning the server until the first tools/list answer, with
+  the shipped agents and with 50 copies of them; and the whole-process time
+  of two commands that never speak MCP (validate, executions). Also
   checks, with ``-X importtime`` on the real server, that litellm is not
   imported on the way to that answer (it costs seconds to import);
 - round trip: get_events on a finished execution with nothing new
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -108,19 +112,34 @@ class Servers:
         path.mkdir(exist_ok=True)
         return path
 
-    def hive_env(self, home: str) -> dict[str, str]:
+    def hive_env(self, home: str, agents: Path = REPO / "graph") -> dict[str, str]:
         return {
             "PATH": os.environ["PATH"],
             "HIVE_MCP_HOME": str(self.home(home)),
-            "HIVE_MCP_AGENTS": str(REPO / "graph"),
+            "HIVE_MCP_AGENTS": str(agents),
         }
 
-    def hive_stdio(self, home: str, *python_flags: str) -> StdioServerParameters:
+    def hive_stdio(
+        self, home: str, *python_flags: str, agents: Path = REPO / "graph"
+    ) -> StdioServerParameters:
         return StdioServerParameters(
             command=sys.executable,
             args=[*python_flags, "-m", "hive_mcp", "serve"],
-            env=self.hive_env(home),
+            env=self.hive_env(home, agents),
         )
+
+    def many_agents(self, count: int) -> Path:
+        """An agents folder with ``count`` copies of the shipped agents, renamed."""
+        folder = self.tmp / f"agents{count}"
+        shipped = sorted((REPO / "graph").glob("*/agent.yaml"))
+        for i in range(count):
+            source = shipped[i % len(shipped)]
+            name = f"{source.parent.name}_{i}"
+            shutil.copytree(source.parent, folder / name)
+            text = (folder / name / "agent.yaml").read_text()
+            text = re.sub(r"(?m)^name: .*$", f"name: {name}", text, count=1)
+            (folder / name / "agent.yaml").write_text(text)
+        return folder
 
     def bare_stdio(self) -> StdioServerParameters:
         return StdioServerParameters(
@@ -237,6 +256,20 @@ async def litellm_imported(servers: Servers) -> bool:
     if "hive_mcp.server" not in modules:  # the check would prove nothing
         raise RuntimeError("-X importtime did not record the server's imports")
     return any(m == "litellm" or m.startswith("litellm.") for m in modules)
+
+
+def command_start(servers: Servers, *args: str) -> float:
+    """Whole-process seconds of ``hive-mcp ARGS`` (a command that never speaks MCP)."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "hive_mcp", *args],
+        env=servers.hive_env("commands"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+        timeout=60,
+    )
+    return time.perf_counter() - started
 
 
 # -- round trip --------------------------------------------------------------
@@ -429,11 +462,30 @@ async def run(repeats: int, tmp: Path) -> list[Row]:
         (
             "cold start over stdio → first tools/list",
             ms(ours_s),
-            "< 1 s",
+            "≤ 1.2x bare",
             f"{ms(bare_s)} (bare MCPServer)",
             f"{ours_s / bare_s:.2f}x",
         )
     )
+    many = servers.many_agents(50)
+    await cold_start(servers.hive_stdio("cold50", agents=many))
+    ours_many = [
+        await cold_start(servers.hive_stdio("cold50", agents=many)) for _ in range(repeats)
+    ]
+    many_s = statistics.median(ours_many)
+    rows.append(
+        (
+            "cold start, 50 agent files",
+            ms(many_s),
+            "≤ 1.5x bare",
+            f"{ms(bare_s)} (bare MCPServer)",
+            f"{many_s / bare_s:.2f}x",
+        )
+    )
+    for args in (("validate", str(REPO / "graph")), ("executions",)):
+        command_start(servers, *args)  # warm-up
+        took = statistics.median(command_start(servers, *args) for _ in range(repeats))
+        rows.append((f"hive-mcp {args[0]}, whole process", ms(took), "< 0.5 s", "", ""))
     imported = await litellm_imported(servers)
     rows.append(("litellm imported at start", "yes" if imported else "no", "no", "", ""))
 

@@ -25,6 +25,7 @@ import platformdirs
 import pydantic
 import yaml
 
+from hive_mcp._yaml import load_yaml
 from hive_mcp.errors import UsageError
 from hive_mcp.graph import AgentCatalog, load_catalog
 from hive_mcp.runtime import RuntimeLimits
@@ -217,7 +218,7 @@ def _read_config(path: Path) -> ConfigFile:
     if not path.is_file():
         return ConfigFile()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
         return ConfigFile.model_validate(data)
     except pydantic.ValidationError as exc:
         problems = "; ".join(

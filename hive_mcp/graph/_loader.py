@@ -20,6 +20,7 @@ import pydantic
 import yaml
 
 from hive_mcp._values import value_problem
+from hive_mcp._yaml import load_yaml
 from hive_mcp.errors import AgentFileError, UnknownAgentError
 from hive_mcp.graph._agent import Agent
 from hive_mcp.graph._spec import GraphSpec
@@ -94,7 +95,7 @@ def _parse_text(label: str, suffix: str, text: str) -> Any:
                 label, [f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
             ) from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -15,17 +15,22 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters
 
 from hive_mcp.errors import ToolCallRefused, ToolServerError
 from hive_mcp.events import emit_status
 from hive_mcp.toolbox._config import Redactor, ServerConfig, expand
-from hive_mcp.toolbox._stdio import StdoutWatch, stdio_transport
+
+if TYPE_CHECKING:
+    # The MCP SDK is imported on the first connection, not with the module:
+    # commands that never reach a tool server (validate, the operator
+    # commands) start without it (about 0.5 s of imports).
+    from mcp import Client
+
+    from hive_mcp.toolbox._stdio import StdoutWatch
 
 __all__ = ["ServerConnection", "ToolInfo"]
 
@@ -88,6 +93,10 @@ class ServerConnection:
                 # Our own servers run on our interpreter, whether or not the
                 # console script is on PATH (an unactivated virtualenv).
                 command, args = sys.executable, ["-m", "hive_mcp", *args]
+            from mcp.client.stdio import StdioServerParameters
+
+            from hive_mcp.toolbox._stdio import stdio_transport
+
             params = StdioServerParameters(command=x(command), args=args, env=env, cwd=cfg.cwd)
             return stdio_transport(params, watch)
         import httpx2
@@ -101,6 +110,8 @@ class ServerConnection:
         return streamable_http_client(x(cfg.url), http_client=http)
 
     async def _own(self, target: Any, *, task_status: TaskStatus[Client]) -> None:
+        from mcp import Client
+
         stop = self._stop
         started = False
         try:
@@ -123,6 +134,8 @@ class ServerConnection:
                 self._stop = anyio.Event()
                 self._start_error = None
                 self._strays = 0
+                from hive_mcp.toolbox._stdio import StdoutWatch
+
                 watch = StdoutWatch(on_stray=self._log_stray)
                 try:
                     target = self._target(watch)
