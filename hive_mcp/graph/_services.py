@@ -115,7 +115,9 @@ class NodeServices:
                 raise
             await settle(None)
 
-        async def request_input(kind: str, prompt: str, options: list[str]) -> str:
+        async def request_input(
+            kind: str, prompt: str, options: list[str], details: dict[str, Any] | None = None
+        ) -> str:
             # Accept the answer from the moment anyone can learn that we wait.
             waiter = self.broker.register(eid, node.id)
             record.status = ExecutionStatus.WAITING_FOR_INPUT
@@ -124,12 +126,13 @@ class NodeServices:
                 "kind": kind,
                 "prompt": prompt,
                 "options": options,
+                **(details or {}),
                 "since": time.time(),
             }
             touch(record)
             emit(
                 EventType.CLIENT_INPUT_REQUESTED,
-                {"kind": kind, "prompt": prompt, "options": options},
+                {"kind": kind, "prompt": prompt, "options": options, **(details or {})},
             )
             try:
                 await journal.flush(eid)  # parked in the store before we wait

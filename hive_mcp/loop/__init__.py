@@ -1,5 +1,6 @@
 """The event loop of LLM nodes: turns, tools, judges, people, context management."""
 
+from hive_mcp.loop._asking import current_ask
 from hive_mcp.loop._compaction import compact_if_needed, estimate_tokens
 from hive_mcp.loop._config import ExitStatus, Guard, LoopConfig, LoopIO, LoopOutcome
 from hive_mcp.loop._judges import (
@@ -33,6 +34,7 @@ __all__ = [
     "ToolError",
     "Verdict",
     "compact_if_needed",
+    "current_ask",
     "custom_judge",
     "estimate_tokens",
     "implicit_judge",

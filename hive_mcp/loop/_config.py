@@ -67,8 +67,10 @@ class LoopIO(Protocol):
     async def save_state(self, state_json: str) -> None:
         """Store the state (JSON text) durably; returns once committed."""
 
-    async def request_input(self, kind: str, prompt: str, options: list[str]) -> str:
-        """Park until a person answers; return the answer."""
+    async def request_input(
+        self, kind: str, prompt: str, options: list[str], details: dict[str, Any] | None = None
+    ) -> str:
+        """Park until a person answers; return the answer (``details`` go with the question)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,6 +34,7 @@ from hive_mcp.llm import (
     ToolCallEvent,
     Usage,
 )
+from hive_mcp.loop._asking import ToolQuestions
 from hive_mcp.loop._builtin import builtin_specs
 from hive_mcp.loop._compaction import compact_if_needed
 from hive_mcp.loop._config import LoopConfig, LoopIO, LoopOutcome
@@ -294,6 +295,7 @@ class EventLoop:
         todo = [c for c in calls if c.id not in done]
         steps: dict[str, dict[str, Any]] = {}
         limiter = anyio.CapacityLimiter(self.config.max_parallel_tools)
+        questions = ToolQuestions(self.io, state.tool_answers, lambda: self._save(state))
         asked = False
 
         async def one(index: int, call: ToolCall) -> None:
@@ -323,7 +325,8 @@ class EventLoop:
                         EventType.TOOL_CALL_STARTED,
                         {"tool_call_id": call.id, "name": call.name, "arguments": call.arguments},
                     )
-                    content, failed = await self._call_tool(state, call)
+                    with questions.during(call.id):
+                        content, failed = await self._call_tool(state, call)
             self.io.emit(
                 EventType.TOOL_CALL_COMPLETED,
                 {
@@ -339,6 +342,7 @@ class EventLoop:
                 "is_error": failed,
                 "result": content[:_PREVIEW],
             }
+            questions.forget(call.id)
             state.messages.append(
                 Message(role="tool", content=content, tool_call_id=call.id, name=call.name)
             )

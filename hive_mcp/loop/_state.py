@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from hive_mcp.llm import Message
+from hive_mcp.loop._asking import SavedAnswer
 
 __all__ = ["LoopState", "PendingInput", "SavedMessages"]
 
@@ -36,6 +37,8 @@ class LoopState(BaseModel):
     tool_history: list[str] = Field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
+    tool_answers: dict[str, list[SavedAnswer]] = Field(default_factory=dict)
+    """Answers given to tool calls still in flight (see ``_asking``), by tool call id."""
 
 
 class SavedMessages:

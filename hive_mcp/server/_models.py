@@ -42,8 +42,13 @@ class WaitingForInput(BaseModel):
     options: list[str] = Field(default_factory=list)
     kind: str = Field(
         default="question",
-        description="question, conversation, or iteration_extension "
-        "(answer: approve, approve N, or deny)",
+        description="question, conversation, iteration_extension "
+        "(answer: approve, approve N, or deny), or tool_server (a tool server asks: "
+        "answer with a JSON object matching requested_schema, or decline / cancel)",
+    )
+    server: str | None = Field(default=None, description="For tool_server: which one asks.")
+    requested_schema: dict[str, Any] | None = Field(
+        default=None, description="For tool_server: the JSON Schema of the answer it wants."
     )
 
     @classmethod
@@ -56,6 +61,8 @@ class WaitingForInput(BaseModel):
             prompt=str(w.get("prompt", "")),
             options=[str(o) for o in w.get("options") or []],
             kind=str(w.get("kind", "question")),
+            server=w.get("server"),
+            requested_schema=w.get("requested_schema"),
         )
 
 

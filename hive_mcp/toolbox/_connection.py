@@ -5,17 +5,30 @@ must be entered and left in one task); callers in any execution share it.
 Every failure reaches the caller as a ``ToolServerError`` the model is told,
 and as a ``status`` event of the run that saw it; a failed server is started
 again on the next call.
+
+The protocol is negotiated per server: 2026-07-28 first (``server/discover``),
+the 2025 handshake when the server does not speak it. A server found to speak
+only the older protocol is started with the handshake alone afterwards (per
+configuration, for the life of the process), so its restarts skip the probe.
+
+A server that asks its user mid-call (``elicitation/create``) is answered by the
+caller's ``Ask`` (see ``_asking``). On 2026-07-28 the question arrives inside the
+call (the SDK retries it with the answer), so it belongs to that call. On a
+legacy connection it arrives on the session with no mark of the call it belongs
+to: it goes to the one call in flight, and is refused while several are.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -23,20 +36,52 @@ from anyio.abc import TaskGroup, TaskStatus
 from hive_mcp.errors import ToolCallRefused, ToolServerError
 from hive_mcp.events import emit_status
 from hive_mcp.toolbox._config import Redactor, ServerConfig, expand
+from hive_mcp.toolbox._refusal import Refusal
 
 if TYPE_CHECKING:
     # The MCP SDK is imported on the first connection, not with the module:
     # commands that never reach a tool server (validate, the operator
     # commands) start without it (about 0.5 s of imports).
     from mcp import Client
+    from mcp.client.session import ClientRequestContext
+    from mcp_types import ElicitRequestParams, ElicitResult, ErrorData
 
+    from hive_mcp.toolbox._asking import Ask
     from hive_mcp.toolbox._stdio import StdoutWatch
 
 __all__ = ["ServerConnection", "ToolInfo"]
 
+
+def _legacy(client: Client) -> bool:
+    """Whether the session speaks a legacy (handshake) protocol version, not 2026-07-28."""
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+    return client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
+
+
 log = logging.getLogger(__name__)
 
 _STRAYS_LOGGED = 5  # per start: a server spraying its stdout must not flood our log
+
+# Servers (by configuration) found to speak only the 2025 handshake, in this process.
+_LEGACY_ONLY: set[str] = set()
+
+
+@dataclass
+class _Call:
+    """A tool call in flight: who answers its questions, and its clock."""
+
+    ask: Ask | None
+    scope: anyio.CancelScope
+    limit: float
+
+    def restart_clock(self) -> None:
+        self.scope.deadline = anyio.current_time() + self.limit
+
+
+# The call running in this task; on 2026-07-28 the SDK answers a call's
+# questions in tasks it starts inside that call, so they see it.
+_CALL: ContextVar[_Call | None] = ContextVar("hive_mcp_call", default=None)
 
 
 # What a stdio server inherits from us besides its own env: enough to find
@@ -75,6 +120,9 @@ class ServerConnection:
         self._tools: list[ToolInfo] | None = None
         self._start_error: BaseException | None = None
         self._strays = 0
+        self._refusal = Refusal(config)
+        self._in_flight: dict[int, _Call] = {}  # legacy questions go to the only one
+        self._calls = 0
 
     def _target(self, watch: StdoutWatch) -> Any:
         cfg, where = self.config, f"tool server {self.name!r}"
@@ -106,22 +154,35 @@ class ServerConnection:
         http = httpx2.AsyncClient(
             headers={k: x(v, secret=True) for k, v in cfg.headers.items()},
             timeout=httpx2.Timeout(30, read=cfg.timeout_seconds + 30),
+            event_hooks={"response": [self._refusal.see]},
         )
         return streamable_http_client(x(cfg.url), http_client=http)
+
+    @property
+    def _era_key(self) -> str:
+        return self.config.model_dump_json()
 
     async def _own(self, target: Any, *, task_status: TaskStatus[Client]) -> None:
         from mcp import Client
 
         stop = self._stop
         started = False
+        legacy = self._era_key in _LEGACY_ONLY
         try:
-            async with Client(target, mode="legacy") as client:
+            async with Client(
+                target,
+                mode="legacy" if legacy else "auto",
+                elicitation_callback=self._on_elicit,
+            ) as client:
+                if _legacy(client):
+                    _LEGACY_ONLY.add(self._era_key)
                 task_status.started(client)
                 started = True
                 await stop.wait()
         except Exception as exc:  # a crash must never reach the toolbox's task group
             if not started:
                 self._start_error = exc
+                _LEGACY_ONLY.discard(self._era_key)  # it may have moved on: probe again
             log.warning("tool server %s stopped: %s", self.name, self._redact(_describe(exc)))
         finally:
             if self._client is not None and stop is self._stop:
@@ -137,19 +198,28 @@ class ServerConnection:
                 from hive_mcp.toolbox._stdio import StdoutWatch
 
                 watch = StdoutWatch(on_stray=self._log_stray)
+                self._refusal.clear()
+                # The session's tasks copy this task's context: they must not
+                # inherit the Ask of the call that happened to start the server.
+                token = _CALL.set(None)
                 try:
                     target = self._target(watch)
                     with anyio.fail_after(self.config.timeout_seconds):
                         self._client = await self._task_group.start(self._own, target)
                 except Exception as exc:
-                    detail = self._why_not_started(watch, exc)
+                    refused = self._refusal.explain(self.name)
+                    detail = refused or self._why_not_started(watch, exc)
                     emit_status(
                         "tool_server", "failed_to_start", {"server": self.name, "error": detail}
                     )
                     raise ToolServerError(
-                        f"tool server {self.name!r} did not start: {detail}; check its "
+                        f"tool server {self.name!r} {detail}"
+                        if refused
+                        else f"tool server {self.name!r} did not start: {detail}; check its "
                         "command and environment in the mcpServers configuration"
                     ) from None
+                finally:
+                    _CALL.reset(token)
                 emit_status("tool_server", "started", {"server": self.name})
             return self._client
 
@@ -212,19 +282,38 @@ class ServerConnection:
             ]
         return self._tools
 
-    async def call(self, tool: str, arguments: dict[str, Any]) -> str:
-        """Call a tool; its text (and structured content) as one string."""
+    async def call(self, tool: str, arguments: dict[str, Any], ask: Ask | None = None) -> str:
+        """Call a tool; its text (and structured content) as one string.
+
+        ``ask`` answers the server's questions during the call (the time a
+        person takes is not counted in the server's timeout); without it they
+        are refused.
+        """
         client = await self.client()
         timeout = self.config.timeout_seconds
+        self._calls += 1
+        number, call = self._calls, _Call(ask, anyio.CancelScope(), timeout + 5)
+        self._in_flight[number] = call
+        token = _CALL.set(call)
+        # On a legacy connection a question stops the clock of the call's one
+        # request, which the SDK's own read timeout cannot do: ours can.
+        legacy = _legacy(client)
+        result = None
         try:
-            with anyio.fail_after(timeout + 5):
-                result = await client.call_tool(tool, arguments, read_timeout_seconds=timeout)
-        except TimeoutError:
-            self._fail(tool, TimeoutError(f"no answer within {timeout:g} s"))
+            with call.scope:
+                call.restart_clock()
+                result = await client.call_tool(
+                    tool, arguments, read_timeout_seconds=None if legacy else timeout
+                )
         except Exception as exc:
             if "timed out" in str(exc):
                 exc = TimeoutError(f"no answer within {timeout:g} s")
             self._fail(tool, exc)
+        finally:
+            _CALL.reset(token)
+            del self._in_flight[number]
+        if result is None:
+            self._fail(tool, TimeoutError(f"no answer within {timeout:g} s"))
         parts = [getattr(c, "text", "") for c in result.content if getattr(c, "text", None)]
         text = self._redact("\n".join(parts))
         if result.is_error:
@@ -233,7 +322,43 @@ class ServerConnection:
             text = self._redact(json.dumps(result.structured_content))
         return text
 
-    def _fail(self, what: str, exc: BaseException) -> Any:
+    async def _on_elicit(
+        self, context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult | ErrorData:
+        from mcp_types import INVALID_REQUEST, ErrorData
+
+        from hive_mcp.toolbox._asking import elicit
+
+        modern = self._client is not None and not _legacy(self._client)
+        if modern:
+            call = _CALL.get()
+        elif len(self._in_flight) == 1:
+            call = next(iter(self._in_flight.values()))
+        else:
+            return ErrorData(
+                code=INVALID_REQUEST,
+                message=f"hive-mcp cannot tell which of its {len(self._in_flight)} calls in "
+                "flight asks (legacy protocol); ask again when one call runs",
+            )
+        if call is None or call.ask is None:
+            return ErrorData(
+                code=INVALID_REQUEST, message="hive-mcp has nobody to ask during this call"
+            )
+        call.scope.deadline = math.inf  # a person's time is not the server's
+        try:
+            return await elicit(call.ask, self.name, params)
+        finally:
+            call.restart_clock()
+
+    def _fail(self, what: str, exc: BaseException) -> NoReturn:
+        refused = self._refusal.explain(self.name)
+        if refused:
+            self.reset()
+            emit_status(
+                "tool_server", "failed", {"server": self.name, "call": what, "error": refused}
+            )
+            self._refusal.clear()
+            raise ToolServerError(f"tool server {self.name!r} {refused} (during {what})")
         detail = self._redact(_describe(exc))
         self.reset()
         emit_status("tool_server", "failed", {"server": self.name, "call": what, "error": detail})

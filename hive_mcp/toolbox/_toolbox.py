@@ -9,30 +9,39 @@ Servers start on first use and are shared by all executions of the process.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
 
 from hive_mcp.errors import UsageError
+from hive_mcp.toolbox._asking import Ask
 from hive_mcp.toolbox._config import Redactor, ServerConfig
 from hive_mcp.toolbox._connection import ServerConnection, ToolInfo
 
 __all__ = ["TOOL_REF", "RemoteTool", "Toolbox"]
 
 
+class ToolCaller(Protocol):
+    def __call__(self, arguments: dict[str, Any], ask: Ask | None = None) -> Awaitable[str]: ...
+
+
 @dataclass(frozen=True)
 class RemoteTool:
-    """A tool of a tool server, as a node gets it (``call`` raises ToolServerError)."""
+    """A tool of a tool server, as a node gets it.
+
+    ``call(arguments, ask)`` raises ToolServerError; ``ask`` answers the
+    server's questions during the call (see ``ServerConnection.call``).
+    """
 
     name: str
     description: str
     input_schema: dict[str, Any]
     server: str
-    call: Callable[[dict[str, Any]], Awaitable[str]]
+    call: ToolCaller
 
 
 TOOL_REF = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_./-]+)?$")
@@ -123,8 +132,8 @@ class Toolbox:
         ]
 
     def _tool(self, connection: ServerConnection, spec: ToolInfo, exposed: str) -> RemoteTool:
-        async def call(arguments: dict[str, Any]) -> str:
-            return await connection.call(spec.name, arguments)
+        async def call(arguments: dict[str, Any], ask: Ask | None = None) -> str:
+            return await connection.call(spec.name, arguments, ask)
 
         return RemoteTool(
             name=exposed,

@@ -32,6 +32,18 @@ class NodeStatus(StrEnum):
     GUARD_FAILURE = "guard_failure"
 
 
+class RequestInput(Protocol):
+    """``(kind, prompt, options, details)``: park until a person answers; the answer.
+
+    ``details`` (a tool server's name and schema, say) go with the question
+    into ``waiting_for_input`` and the ``client_input_requested`` event.
+    """
+
+    def __call__(
+        self, kind: str, prompt: str, options: list[str], details: dict[str, Any] | None = None
+    ) -> Awaitable[str]: ...
+
+
 @dataclass(slots=True, kw_only=True)
 class NodeContext:
     """Everything a node run may read and the services the executor offers it.
@@ -58,7 +70,7 @@ class NodeContext:
     emit: Callable[[EventType, dict[str, Any]], None]
     load_state: Callable[[], Awaitable[dict[str, Any] | None]]
     save_state: Callable[[str], Awaitable[None]]
-    request_input: Callable[[str, str, list[str]], Awaitable[str]]
+    request_input: RequestInput
     provider: Callable[[str | None, str | None], LLMProvider]
     data_dir: Path
     remote_tools: Callable[[list[str]], Awaitable[list[RemoteTool]]]

@@ -26,6 +26,7 @@ from hive_mcp.loop import (
     LoopConfig,
     Tool,
     ToolError,
+    current_ask,
     custom_judge,
     implicit_judge,
     python_tool,
@@ -106,7 +107,7 @@ def _check_names(node: NodeSpec, tools: list[Tool]) -> None:
 def _as_loop_tool(remote: RemoteTool) -> Tool:
     async def run(arguments: dict[str, Any]) -> str:
         try:
-            return await remote.call(arguments)
+            return await remote.call(arguments, current_ask())
         except HiveError as exc:  # the model is told, and can try again or go on
             raise ToolError(str(exc)) from None
 
@@ -127,7 +128,7 @@ def _unreachable(ref: str, error: str, ctx: NodeContext) -> Tool:
         except HiveError as exc:
             raise ToolError(str(exc)) from None
         if name and tools:
-            return await tools[0].call(arguments)
+            return await tools[0].call(arguments, current_ask())
         raise ToolError(f"tool server {server!r} is reachable again; its tools come next turn")
 
     spec = ToolSpec(
@@ -270,5 +271,7 @@ class _IO:
     async def save_state(self, state_json: str) -> None:
         await self._ctx.save_state(state_json)
 
-    async def request_input(self, kind: str, prompt: str, options: list[str]) -> str:
-        return await self._ctx.request_input(kind, prompt, options)
+    async def request_input(
+        self, kind: str, prompt: str, options: list[str], details: dict[str, Any] | None = None
+    ) -> str:
+        return await self._ctx.request_input(kind, prompt, options, details)
