@@ -18,6 +18,7 @@ from hive_mcp.errors import HiveError
 from hive_mcp.events import EventType
 from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server._models import AgentList, EventInfo, ExecutionInfo
+from hive_mcp.server._prompts import register_prompts
 from hive_mcp.server._run_tool import run_tool
 from hive_mcp.server._tools import register_tools
 
@@ -70,16 +71,27 @@ def build_server(
         subscriptions=subscriptions,
     )
     register_tools(server, runtime)
+    register_prompts(server, runtime)
     _register_resources(server, runtime)
     return server
 
 
 def _register_resources(server: MCPServer, runtime: AgentRuntime) -> None:
-    @server.resource("hive://agents", name="agents", mime_type="application/json")
+    @server.resource(
+        "hive://agents",
+        name="agents",
+        mime_type="application/json",
+        description="The agents this server runs (as list_agents), with the files that "
+        "failed to load and why.",
+    )
     def agents() -> str:
         return AgentList.of(runtime.catalog).model_dump_json()
 
-    @server.resource("hive://agents/{name}", mime_type="application/json")
+    @server.resource(
+        "hive://agents/{name}",
+        mime_type="application/json",
+        description="An agent's definition: nodes, edges, input schema, entry points, goal.",
+    )
     def agent(name: str) -> dict[str, Any]:
         try:
             found = runtime.catalog.get(name)
@@ -87,7 +99,12 @@ def _register_resources(server: MCPServer, runtime: AgentRuntime) -> None:
             raise ResourceNotFoundError(str(exc)) from exc
         return found.spec.model_dump(mode="json", exclude_defaults=True)
 
-    @server.resource("hive://agents/{name}/goal", mime_type="application/json")
+    @server.resource(
+        "hive://agents/{name}/goal",
+        mime_type="application/json",
+        description="How the agent does against its goal across its executions: criteria, "
+        "constraint violations, a recommendation.",
+    )
     async def goal(name: str) -> dict[str, Any]:
         try:
             progress = await runtime.goal_progress(name)
@@ -95,7 +112,12 @@ def _register_resources(server: MCPServer, runtime: AgentRuntime) -> None:
             raise ResourceNotFoundError(str(exc)) from exc
         return progress.model_dump(mode="json")
 
-    @server.resource("hive://executions/{execution_id}", mime_type="application/json")
+    @server.resource(
+        "hive://executions/{execution_id}",
+        mime_type="application/json",
+        description="An execution's state (as get_execution): status, current node, output, "
+        "the question it waits on.",
+    )
     async def execution(execution_id: str) -> dict[str, Any]:
         try:
             record = await runtime.get_execution(execution_id)
@@ -103,7 +125,11 @@ def _register_resources(server: MCPServer, runtime: AgentRuntime) -> None:
             raise ResourceNotFoundError(str(exc)) from exc
         return ExecutionInfo.of(record).model_dump(mode="json")
 
-    @server.resource("hive://executions/{execution_id}/events", mime_type="application/json")
+    @server.resource(
+        "hive://executions/{execution_id}/events",
+        mime_type="application/json",
+        description="An execution's first 1,000 events, oldest first (get_events pages on).",
+    )
     async def events(execution_id: str) -> str:
         try:
             page = await runtime.get_events(execution_id, limit=1000)

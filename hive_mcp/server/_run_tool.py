@@ -17,7 +17,7 @@ It always returns before ``max_wait_seconds``, well under host timeouts.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import jsonschema
@@ -33,7 +33,7 @@ from mcp_types import (
     TextContent,
 )
 from mcp_types.version import is_version_at_least
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from hive_mcp._values import value_problem
 from hive_mcp.errors import HiveError
@@ -63,6 +63,13 @@ class RunResult(BaseModel):
 
 class _Answer(BaseModel):
     answer: str
+
+
+def _choice(options: list[str]) -> type[BaseModel]:
+    """An answer that must be one of ``options``: an enum, which hosts show as a choice."""
+    choice: Any = Literal[tuple(options)]
+    model: type[BaseModel] = create_model("Choice", answer=(choice, ...))
+    return model
 
 
 class _RawArguments(ArgModelBase):
@@ -210,15 +217,15 @@ async def _ask(
     capabilities = ctx.client_capabilities
     if capabilities is None or capabilities.elicitation is None:
         return None
-    options = [str(o) for o in question.data.get("options") or []]
-    prompt = str(question.data.get("prompt", ""))
-    text = prompt + (f" (options: {', '.join(options)})" if options else "")
+    options = list(dict.fromkeys(str(o) for o in question.data.get("options") or []))
+    text = str(question.data.get("prompt", ""))
+    schema = _choice(options) if options else _Answer  # options: a choice, shown as one
     if is_version_at_least(ctx.protocol_version or "", "2026-07-28"):
         return InputRequiredResult(
             input_requests={
                 ANSWER_KEY: ElicitRequest(
                     params=ElicitRequestFormParams(
-                        message=text, requested_schema=_Answer.model_json_schema()
+                        message=text, requested_schema=schema.model_json_schema()
                     )
                 )
             },
@@ -226,10 +233,10 @@ async def _ask(
                 {"execution_id": execution_id, "after": after, "question": question.seq}
             ),
         )
-    reply = await ctx.elicit(text, _Answer)
+    reply = await ctx.elicit(text, schema)
     if reply.action != "accept":
         return None
-    await runtime.send_input(execution_id, reply.data.answer, question.node_id)
+    await runtime.send_input(execution_id, str(getattr(reply.data, "answer", "")), question.node_id)
     return True
 
 
