@@ -25,7 +25,8 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -156,7 +157,15 @@ class ServerConnection:
             timeout=httpx2.Timeout(30, read=cfg.timeout_seconds + 30),
             event_hooks={"response": [self._refusal.see]},
         )
-        return streamable_http_client(x(cfg.url), http_client=http)
+        url = x(cfg.url)
+
+        @asynccontextmanager
+        async def transport() -> AsyncIterator[Any]:
+            # The SDK leaves a client it was given open: its sockets are ours to close.
+            async with http, streamable_http_client(url, http_client=http) as streams:
+                yield streams
+
+        return transport()
 
     @property
     def _era_key(self) -> str:
