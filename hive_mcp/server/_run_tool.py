@@ -167,6 +167,25 @@ async def _run(
     else:
         record = await runtime.start(agent.name, arguments)
         execution_id, after = record.id, 0
+    try:
+        return await _follow(runtime, execution_id, after, answered, ctx, deadline)
+    except anyio.get_cancelled_exc_class():
+        if _host_cancelled():
+            # The host never saw the id: nobody could stop the run (or its side effects).
+            with anyio.CancelScope(shield=True):
+                await runtime.cancel(execution_id)
+        raise
+
+
+async def _follow(
+    runtime: AgentRuntime,
+    execution_id: str,
+    after: int,
+    answered: int,
+    ctx: Context,
+    deadline: float,
+) -> CallToolResult | InputRequiredResult:
+    """Follow the run until it ends, asks what this client can answer, or the deadline."""
     # Questions are followed in the event log, not the record: an answer
     # reaches the node before the record says it runs again.
     question: Event | None = None
@@ -201,6 +220,24 @@ async def _run(
             continue
         if anyio.current_time() >= deadline:
             return _result(record)
+
+
+_SERVING = {"stopping": False}
+
+
+def stop_serving() -> None:
+    """Say the server is stopping: run calls cut off now leave their executions to resume."""
+    _SERVING["stopping"] = True
+
+
+def _host_cancelled() -> bool:
+    """Whether a cancellation of a run call came from the host, not from the server stopping.
+
+    A host cancels with ``notifications/cancelled`` (legacy sessions), by closing
+    the request's stream (2026-07-28), or by ending its HTTP session; the server
+    stopping (a signal, stdin closed) says so first with ``stop_serving``.
+    """
+    return not _SERVING["stopping"]
 
 
 def _answer_text(response: Any) -> str | None:

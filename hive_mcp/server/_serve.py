@@ -42,6 +42,7 @@ from hive_mcp.server._auth import ASGIApp, BearerAuth
 from hive_mcp.server._event_store import BoundedEventStore
 from hive_mcp.server._gc import collect_periodically, tune_for_serving
 from hive_mcp.server._reload import watch_agents
+from hive_mcp.server._run_tool import stop_serving
 from hive_mcp.server._stdio import claim_stdout, serve_stdio
 from hive_mcp.server._webhooks import webhook_route
 from hive_mcp.store import Journal, SQLiteStore
@@ -142,6 +143,7 @@ async def serve(
                 runtime, state_key=request_state_key(settings.home), subscriptions=updates
             )
             async with anyio.create_task_group() as tg:
+                stop = _stopping(tg.cancel_scope.cancel)
                 tg.start_soon(collect_periodically)
                 tg.start_soon(notify_resource_updates, runtime, updates)
                 tg.start_soon(
@@ -164,16 +166,25 @@ async def serve(
                         timeout_graceful_shutdown=5,  # long-polls end; executions resume later
                     )
                     web = _Uvicorn(config)
-                    tg.start_soon(_stop_on_signals, signals, web.stop, tg.cancel_scope.cancel)
+                    tg.start_soon(_stop_on_signals, signals, _stopping(web.stop), stop)
                     print_err(f"hive-mcp serving MCP on http://{host}:{port}/mcp (health: /health)")
                     await web.serve(sockets=[listening] if listening else None)
                 else:
-                    cancel = tg.cancel_scope.cancel
-                    tg.start_soon(_stop_on_signals, signals, cancel, cancel)
+                    tg.start_soon(_stop_on_signals, signals, stop, stop)
                     await serve_stdio(server, wire_out)
-                tg.cancel_scope.cancel()
+                stop()  # stdin ended (the host left) or the HTTP server stopped
     finally:
         await store.close()
+
+
+def _stopping(then: Callable[[], None]) -> Callable[[], None]:
+    """``then``, after telling run calls that what cuts them off now is the server stopping."""
+
+    def stop() -> None:
+        stop_serving()
+        then()
+
+    return stop
 
 
 def _listen(host: str, port: int) -> socket.socket:
