@@ -71,6 +71,11 @@ def echo(text: str) -> str:
 
 
 @server.tool()
+def upper(text: str) -> dict[str, str]:
+    return {"text": text.upper()}
+
+
+@server.tool()
 async def wait_for(key: str, timeout: float = 30.0) -> bool:
     with anyio.move_on_after(timeout):
         await events.setdefault(key, anyio.Event()).wait()
@@ -145,6 +150,40 @@ class Servers:
         return StdioServerParameters(
             command=sys.executable, args=[str(self.bare_script)], env={"PATH": os.environ["PATH"]}
         )
+
+
+TRIVIAL_AGENT = """\
+name: upper
+description: Upper-cases a text in one function node (the per-call benchmark).
+input_schema:
+  type: object
+  properties:
+    text: {type: string}
+  required: [text]
+entry_node: upper
+terminal_nodes: [upper]
+nodes:
+  - id: upper
+    type: function
+    function: steps:upper
+    description: Upper-case the text.
+    input_keys: [text]
+    output_keys: [text]
+"""
+
+TRIVIAL_STEPS = """\
+def upper(text):
+    return {"text": text.upper()}
+"""
+
+
+def trivial_agents(tmp: Path) -> Path:
+    """An agents folder holding only the one-node ``upper`` agent."""
+    folder = tmp / "trivial" / "upper"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "agent.yaml").write_text(TRIVIAL_AGENT)
+    (folder / "steps.py").write_text(TRIVIAL_STEPS)
+    return folder.parent
 
 
 # -- helpers -----------------------------------------------------------------
@@ -321,6 +360,25 @@ async def round_trips(ours: Client, bare: Client, repeats: int) -> tuple[float, 
     return statistics.median(ours_s), statistics.median(bare_s)
 
 
+async def run_tool_calls(ours: Client, bare: Client, repeats: int) -> tuple[float, float]:
+    """run_upper (start, run one node, answer with the output) against a bare tool."""
+
+    async def run_upper() -> dict[str, Any]:
+        result = await call(ours, "run_upper", text="abc")
+        if result.get("status") != "completed" or result["output"]["text"] != "ABC":
+            raise RuntimeError(f"run_upper answered {result}")
+        return result
+
+    async def upper() -> dict[str, Any]:
+        return await call(bare, "upper", text="abc")
+
+    ours_s, bare_s = [], []
+    for _ in range(repeats):
+        ours_s.append(await per_call(run_upper))
+        bare_s.append(await per_call(upper))
+    return statistics.median(ours_s), statistics.median(bare_s)
+
+
 # -- long-poll wake-up -------------------------------------------------------
 
 
@@ -490,6 +548,18 @@ async def run(repeats: int, tmp: Path) -> list[Row]:
     rows.append(("litellm imported at start", "yes" if imported else "no", "no", "", ""))
 
     target = "≤ 1.5x bare"
+    trivial = servers.hive_stdio("trivial", agents=trivial_agents(tmp))
+    async with Client(trivial) as ours, Client(servers.bare_stdio()) as bare:
+        ours_run, bare_run = await run_tool_calls(ours, bare, repeats)
+    rows.append(
+        (
+            "run_<agent> of a one-node agent, stdio",
+            ms(ours_run),
+            target,
+            f"{ms(bare_run)} (bare tool doing the same)",
+            f"{ours_run / bare_run:.2f}x",
+        )
+    )
     async with Client(servers.hive_stdio("stdio")) as ours, Client(servers.bare_stdio()) as bare:
         rows += await transport_rows("stdio", ours, bare, repeats, target)
 
