@@ -305,3 +305,14 @@ def test_the_demo_runs_the_server_end_to_end(tmp_path: Path) -> None:
     assert "tools: cancel_execution, get_events" in done.stdout
     assert "▶ send_input: 'How do I reset my password?'" in done.stdout
     assert '"reply": "Hi Ada, about' in done.stdout
+
+
+def test_the_http_listening_socket_sends_small_writes_at_once() -> None:
+    # Accepted connections inherit TCP_NODELAY; without it each HTTP answer
+    # written in two parts waited 40 ms for the client's delayed ACK.
+    import socket
+
+    from hive_mcp.server._serve import _listen
+
+    with _listen("127.0.0.1", 0) as listening:
+        assert listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
