@@ -15,6 +15,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import ElicitResult
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -237,3 +238,25 @@ async def test_an_answer_stored_before_a_kill_answers_the_rerun_call_without_ask
     assert len(asked) == 2  # asked by both processes' servers...
     questions = [e for e in events["events"] if e["type"] == "client_input_requested"]
     assert len(questions) == 1  # ...but a person only once
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_run_agent_hands_a_tool_servers_form_to_the_host_as_the_server_asked_it(
+    tmp_path: Path, mode: str
+) -> None:
+    forms: list[dict[str, Any]] = []
+
+    async def on_elicit(context: Any, params: Any) -> ElicitResult:
+        forms.append(params.requested_schema)
+        return ElicitResult(action="accept", content={"confirm": True, "note": "host"})
+
+    port = free_port()
+    env = serve_env(tmp_path, "legacy")
+    url = f"http://127.0.0.1:{port}/mcp"
+    with http_server(tmp_path / "home", port, extra_env=env), authed(port) as http:
+        transport = streamable_http_client(url, http_client=http)
+        async with http, Client(transport, mode=mode, elicitation_callback=on_elicit) as client:  # type: ignore[arg-type]
+            result = await call(client, "run_booking", room="7")
+    assert result["status"] == "completed", result
+    assert result["output"]["told"] == 'accept: {"confirm": true, "note": "host"}'
+    assert forms[0]["properties"]["confirm"]["type"] == "boolean"  # the server's own form

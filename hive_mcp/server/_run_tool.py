@@ -17,7 +17,7 @@ It always returns before ``max_wait_seconds``, well under host timeouts.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anyio
 import jsonschema
@@ -160,7 +160,8 @@ async def _run(
         state = json.loads(ctx.request_state)
         execution_id, after = str(state["execution_id"]), int(state["after"])
         answered = int(state["question"])
-        answer = _answer_text((ctx.input_responses or {}).get(ANSWER_KEY))
+        response = (ctx.input_responses or {}).get(ANSWER_KEY)
+        answer = _raw_answer(response) if state.get("raw") else _answer_text(response)
         if answer is None:
             return _result(await runtime.get_execution(execution_id), "the user declined to answer")
         await runtime.send_input(execution_id, answer)
@@ -240,6 +241,14 @@ def _host_cancelled() -> bool:
     return not _SERVING["stopping"]
 
 
+def _raw_answer(response: Any) -> str | None:
+    """A tool server's form as filled in (JSON), or ``decline`` / ``cancel``."""
+    action = getattr(response, "action", None)
+    if action == "accept":
+        return json.dumps(getattr(response, "content", None) or {}, ensure_ascii=False)
+    return action if action in ("decline", "cancel") else None
+
+
 def _answer_text(response: Any) -> str | None:
     if response is None or getattr(response, "action", None) != "accept":
         return None
@@ -257,19 +266,26 @@ async def _ask(
     options = list(dict.fromkeys(str(o) for o in question.data.get("options") or []))
     text = str(question.data.get("prompt", ""))
     schema = _choice(options) if options else _Answer  # options: a choice, shown as one
+    # A tool server's question goes to the host with the server's own form.
+    raw = question.data.get("requested_schema")
+    raw = raw if isinstance(raw, dict) and raw.get("properties") else None
     if is_version_at_least(ctx.protocol_version or "", "2026-07-28"):
+        requested = raw if raw is not None else schema.model_json_schema()
+        state = {"execution_id": execution_id, "after": after, "question": question.seq}
         return InputRequiredResult(
             input_requests={
                 ANSWER_KEY: ElicitRequest(
-                    params=ElicitRequestFormParams(
-                        message=text, requested_schema=schema.model_json_schema()
-                    )
+                    params=ElicitRequestFormParams(message=text, requested_schema=requested)
                 )
             },
-            request_state=json.dumps(
-                {"execution_id": execution_id, "after": after, "question": question.seq}
-            ),
+            request_state=json.dumps(state | ({"raw": True} if raw is not None else {})),
         )
+    if raw is not None:
+        form = await ctx.request_context.session.elicit_form(
+            text, cast(Any, raw), related_request_id=ctx.request_id
+        )
+        await runtime.send_input(execution_id, _raw_answer(form) or "cancel", question.node_id)
+        return True
     reply = await ctx.elicit(text, schema)
     if reply.action != "accept":
         return None
