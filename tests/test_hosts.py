@@ -22,6 +22,7 @@ from hive_mcp.server import build_server
 from hive_mcp.store import Journal
 from tests.support import HANG
 from tests.test_mcp_server import call, error_of
+from tests.test_transports import RAW_HELLO
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parent.parent
@@ -141,17 +142,7 @@ async def test_starting_an_unknown_agent_says_how_many_files_failed_and_why(
 def test_a_step_that_prints_never_reaches_the_stdio_wire(tmp_path: Path) -> None:
     """print, sys.stdout.write and os.write(1) from a thread, with buffered stdout."""
     messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "1"},
-            },
-        },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        *RAW_HELLO,
         {
             "jsonrpc": "2.0",
             "id": 2,

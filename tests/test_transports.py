@@ -28,6 +28,22 @@ REPO = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-123"
 
 
+# A raw client's handshake (legacy era), for tests that write JSON-RPC lines themselves.
+RAW_HELLO: list[dict[str, Any]] = [
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    },
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+]
+
+
 def env_for(home: Path) -> dict[str, str]:
     return {
         "PATH": os.environ["PATH"],
@@ -81,17 +97,7 @@ async def test_serve_over_stdio_runs_an_agent_for_a_real_client(tmp_path: Path, 
 
 def test_nothing_but_json_rpc_reaches_stdout_when_serving_over_stdio(tmp_path: Path) -> None:
     messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "1"},
-            },
-        },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        *RAW_HELLO,
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {
             "jsonrpc": "2.0",
