@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from mcp.client.stdio import StdioServerParameters
 
 from tests.support import HANG
 from tests.test_mcp_server import call
+from tests.test_transports import RAW_HELLO
 
 pytestmark = pytest.mark.anyio
 AGENTS = Path(__file__).resolve().parent / "agents"
@@ -56,4 +60,42 @@ async def test_cancelling_a_run_call_cancels_its_execution_before_the_side_effec
             go.write_text("go")
             again = await call(client, "get_execution", execution_id=execution["execution_id"])
     assert again["status"] == "cancelled"
+    assert not effect.exists()
+
+
+def test_a_host_that_quits_mid_run_leaves_the_execution_to_resume_not_cancelled(
+    tmp_path: Path,
+) -> None:
+    go, effect = tmp_path / "go", tmp_path / "effect"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HIVE_MCP_HOME": str(tmp_path),
+        "HIVE_MCP_AGENTS": str(AGENTS / "waiter"),
+    }
+    run = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {
+            "name": "run_waiter",
+            "arguments": {"go": str(go), "effect": str(effect)},
+            "_meta": {"progressToken": 7},  # progress says when the node runs
+        },
+    }
+    args = [sys.executable, "-m", "hive_mcp", "serve"]
+    with subprocess.Popen(
+        args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        for message in [*RAW_HELLO, run]:
+            proc.stdin.write(json.dumps(message).encode() + b"\n")
+        proc.stdin.flush()
+        while b'"progress"' not in proc.stdout.readline():  # the node is running
+            pass
+        _, err = proc.communicate(timeout=HANG)  # closes stdin: the host quit
+    assert proc.returncode == 0, err
+    store = sqlite3.connect(tmp_path / "store.db")
+    [(status,)] = store.execute("SELECT status FROM executions").fetchall()
+    store.close()
+    assert status in ("running", "pending")  # suspended, resumed at the next start
     assert not effect.exists()

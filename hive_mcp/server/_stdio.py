@@ -43,6 +43,7 @@ from pydantic import ValidationError
 
 from hive_mcp._stdout import claim_stdout
 from hive_mcp._values import value_problem
+from hive_mcp.server._run_tool import stop_serving
 
 __all__ = ["claim_stdout", "parse_line", "serve_stdio"]
 
@@ -170,7 +171,10 @@ async def _read(
         while True:
             line = await anyio.to_thread.run_sync(wire.readline, abandon_on_cancel=True)
             if not line:
-                return  # end of input: the server finishes what it has and stops
+                # End of input: the host left. The server stops, and the run
+                # calls it cuts off leave their executions to resume, not cancelled.
+                stop_serving()
+                return
             parsed = parse_line(line)
             if parsed is None:
                 continue
