@@ -22,6 +22,14 @@ pytestmark = pytest.mark.anyio
 AGENTS = Path(__file__).resolve().parent / "agents"
 
 
+def server_env(home: Path) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HIVE_MCP_HOME": str(home),
+        "HIVE_MCP_AGENTS": str(AGENTS / "waiter"),
+    }
+
+
 async def executions_of(client: Client) -> list[dict[str, Any]]:
     listed = await call(client, "list_executions", agent="waiter")
     found: list[dict[str, Any]] = listed["executions"]
@@ -33,11 +41,7 @@ async def test_cancelling_a_run_call_cancels_its_execution_before_the_side_effec
     tmp_path: Path, mode: str
 ) -> None:
     go, effect = tmp_path / "go", tmp_path / "effect"
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HIVE_MCP_HOME": str(tmp_path),
-        "HIVE_MCP_AGENTS": str(AGENTS / "waiter"),
-    }
+    env = server_env(tmp_path)
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "hive_mcp", "serve"], env=env
     )
@@ -67,11 +71,7 @@ def test_a_host_that_quits_mid_run_leaves_the_execution_to_resume_not_cancelled(
     tmp_path: Path,
 ) -> None:
     go, effect = tmp_path / "go", tmp_path / "effect"
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HIVE_MCP_HOME": str(tmp_path),
-        "HIVE_MCP_AGENTS": str(AGENTS / "waiter"),
-    }
+    env = server_env(tmp_path)
     run = {
         "jsonrpc": "2.0",
         "id": 2,
