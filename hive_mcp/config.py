@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import platformdirs
 import pydantic
@@ -27,10 +27,12 @@ import yaml
 
 from hive_mcp._yaml import load_yaml
 from hive_mcp.errors import UsageError
-from hive_mcp.graph import AgentCatalog, load_catalog
-from hive_mcp.runtime import RuntimeLimits
 from hive_mcp.store import DEFAULT_RETENTION, RetentionPolicy
 from hive_mcp.toolbox import ServerConfig, load_servers_file
+
+if TYPE_CHECKING:
+    from hive_mcp.graph import AgentCatalog
+    from hive_mcp.runtime import RuntimeLimits
 
 __all__ = ["ConfigFile", "LimitsConfig", "RetentionConfig", "Settings", "bundled_agents_dir"]
 
@@ -110,6 +112,8 @@ class Settings:
     @property
     def limits(self) -> RuntimeLimits:
         """The runtime's bounds these settings ask for."""
+        from hive_mcp.runtime import RuntimeLimits  # the runtime is heavy; few commands run one
+
         return RuntimeLimits(
             max_concurrent=self.max_concurrent, max_input_bytes=self.max_input_bytes
         )
@@ -125,6 +129,8 @@ class Settings:
 
     def load_catalog(self) -> AgentCatalog:
         """The agents of ``agents_dir``; a missing folder's problem says where it came from."""
+        from hive_mcp.graph import load_catalog  # only the commands that need agents load them
+
         return load_catalog(self.agents_dir, self.agents_origin)
 
     def tool_servers(self) -> dict[str, ServerConfig]:

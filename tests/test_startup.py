@@ -58,6 +58,27 @@ def test_commands_that_never_speak_mcp_do_not_import_the_sdk(
     assert heavy == [], f"hive-mcp {args[0]} imported {heavy[:5]}"
 
 
+@pytest.mark.parametrize("args", [("executions",), ("prune", "--dry-run")], ids=lambda a: a[0])
+def test_operator_commands_load_no_agents_executor_or_tool_servers(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    # They read the store: the graph layer (pydantic models of agent files,
+    # jsonschema, croniter), the executor and the tool-server client wait for
+    # a command that runs a graph.
+    modules = imported_by(tmp_path, *args)
+    assert "hive_mcp.store" in modules
+    unwanted = {"hive_mcp.graph", "hive_mcp.runtime._runtime", "hive_mcp.toolbox._connection"}
+    assert sorted(unwanted & modules) == []
+    assert "jsonschema" not in modules
+
+
+def test_validate_loads_agents_without_the_executor(tmp_path: Path) -> None:
+    modules = imported_by(tmp_path, "validate", str(REPO / "graph"))
+    assert "hive_mcp.graph._loader" in modules
+    assert "hive_mcp.graph._executor" not in modules
+    assert "hive_mcp.runtime._runtime" not in modules
+
+
 def test_serve_still_imports_the_sdk(tmp_path: Path) -> None:
     # The other side of the check above: the same probe does see the SDK when
     # a command needs it (``tool-server --help`` builds no server but imports it).

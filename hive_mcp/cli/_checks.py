@@ -14,7 +14,9 @@ from hive_mcp._values import check_value
 from hive_mcp.config import Settings
 from hive_mcp.errors import UsageError
 
-__all__ = ["answer_text", "check_text_arguments"]
+__all__ = ["EXIT_INTERRUPTED", "answer_text", "check_text_arguments"]
+
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C: the command stopped, nothing failed
 
 # Arguments that name files: the bytes of a file name need not be UTF-8.
 _FILE_ARGUMENTS = {("validate", "path"), ("tool-server", "args")}

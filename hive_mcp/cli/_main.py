@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -26,20 +26,17 @@ from hive_mcp._values import check_value
 from hive_mcp.cli._checks import answer_text, check_text_arguments
 from hive_mcp.cli._ops import add_commands
 from hive_mcp.cli._render import render_goal, render_report
-from hive_mcp.cli._session import announce, resume_session, run_session, session_executor
 from hive_mcp.config import Settings
 from hive_mcp.errors import AgentFileError, HiveError, InputError, UsageError
-from hive_mcp.graph import (
-    AgentCatalog,
-    GraphExecutor,
-    GraphSpec,
-    load_agent,
-    load_catalog,
-)
-from hive_mcp.graph._triggers import trigger_config
-from hive_mcp.runtime import DEFAULT_GOAL_WINDOW, AgentRuntime, build_report, evaluate_goal
-from hive_mcp.store import ExecutionRecord, Journal, SQLiteStore
-from hive_mcp.toolbox import Toolbox
+from hive_mcp.store import ExecutionRecord, SQLiteStore
+
+# Each command imports what it needs: the graph, the runtime and the tool
+# servers are heavy, and the operator commands need none of them.
+if TYPE_CHECKING:
+    from hive_mcp.graph import AgentCatalog, GraphExecutor
+    from hive_mcp.runtime import AgentRuntime
+    from hive_mcp.store import Journal
+    from hive_mcp.toolbox import Toolbox
 
 __all__ = ["main"]
 
@@ -143,8 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     goal.add_argument(
         "--limit",
         type=int,
-        default=DEFAULT_GOAL_WINDOW,
-        help=f"count the newest N executions (default {DEFAULT_GOAL_WINDOW})",
+        help="count the newest N executions (default: the goal's window, 100)",
     )
     goal.add_argument("--json", action="store_true", help="print JSON")
     goal.set_defaults(handler=_goal)
@@ -201,6 +197,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from hive_mcp.graph import load_agent, load_catalog
+
     target = Path(args.path) if args.path else Settings.load().agents_dir
     if target.is_file():
         try:
@@ -271,6 +269,9 @@ def _schedule(agent: str, ep: dict[str, Any]) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hive_mcp.cli._session import announce, run_session, session_executor
+    from hive_mcp.graph._triggers import trigger_config
+
     settings = Settings.load()
     output = claim_stdout()  # the output JSON only: steps that print go to stderr
     catalog = _catalog(settings)
@@ -320,6 +321,8 @@ def _input_object(text: str, settings: Settings) -> dict[str, Any]:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from hive_mcp.cli._session import resume_session
+
     settings = Settings.load()
     answers = [answer_text(a, "--answer", settings) for a in args.answer]
     output = claim_stdout()
@@ -366,6 +369,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from hive_mcp.runtime import build_report
+
     settings = Settings.load()
     store = SQLiteStore(settings.store_path)
     try:
@@ -380,11 +385,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _goal(args: argparse.Namespace) -> int:
+    from hive_mcp.runtime import evaluate_goal
+
     settings = Settings.load()
     agent = _catalog(settings).get(args.agent)
     store = SQLiteStore(settings.store_path)
     try:
-        progress = anyio.run(functools.partial(evaluate_goal, store, agent.spec, limit=args.limit))
+        limit = {} if args.limit is None else {"limit": args.limit}
+        progress = anyio.run(functools.partial(evaluate_goal, store, agent.spec, **limit))
     finally:
         anyio.run(store.close)
     if args.json:
@@ -401,6 +409,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 def agent_file_schema() -> dict[str, Any]:
     """The published JSON Schema of agent files."""
+    from hive_mcp.graph import GraphSpec
+
     schema = GraphSpec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hive-mcp agent file"

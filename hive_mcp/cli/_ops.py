@@ -21,9 +21,8 @@ from typing import Any, TypeVar
 
 import anyio
 
-from hive_mcp.cli._checks import answer_text
+from hive_mcp.cli._checks import EXIT_INTERRUPTED, answer_text
 from hive_mcp.cli._render import clip, describe
-from hive_mcp.cli._session import EXIT_INTERRUPTED, resume_session, session_runtime
 from hive_mcp.config import Settings
 from hive_mcp.errors import UnknownExecutionError, UsageError
 from hive_mcp.events import Event, EventType
@@ -31,7 +30,6 @@ from hive_mcp.runtime import (
     busy_error,
     holder_of,
     live_runtimes,
-    record_cancelled,
     send_command,
 )
 from hive_mcp.store import (
@@ -45,7 +43,6 @@ from hive_mcp.store import (
     SQLiteStore,
     prune,
 )
-from hive_mcp.toolbox import Toolbox
 
 __all__ = ["add_commands"]
 
@@ -205,6 +202,8 @@ def _input(args: argparse.Namespace) -> int:
     result, runtime = _with_store(settings, deliver)
     if result is None:
         # No server runs it: resume it here and answer, like 'resume --answer'.
+        from hive_mcp.cli._session import resume_session
+
         catalog = settings.load_catalog()
         return resume_session(settings, catalog, args.execution, quiet=False, answers=[args.text])
     assert runtime is not None
@@ -254,6 +253,10 @@ def _cancel(args: argparse.Namespace) -> int:
 
 async def _cancel_here(store: SQLiteStore, record: ExecutionRecord, settings: Settings) -> None:
     """No live process runs it: cancel it here with its delegates, as a server would."""
+    from hive_mcp.cli._session import session_runtime
+    from hive_mcp.runtime import record_cancelled
+    from hive_mcp.toolbox import Toolbox
+
     catalog = settings.load_catalog()
     async with Journal(store) as journal:
         if record.agent not in catalog.agents:  # its agent file is gone: the record at least

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from hive_mcp.events import Event, EventType
-from hive_mcp.runtime import ExecutionReport, GoalProgress
+
+if TYPE_CHECKING:
+    from hive_mcp.runtime import ExecutionReport, GoalProgress
 
 __all__ = ["ProgressPrinter", "clip", "describe", "render_goal", "render_report"]
 

@@ -22,6 +22,7 @@ from typing import BinaryIO, TextIO
 
 import anyio
 
+from hive_mcp.cli._checks import EXIT_INTERRUPTED
 from hive_mcp.cli._render import ProgressPrinter
 from hive_mcp.config import Settings
 from hive_mcp.errors import UnknownExecutionError
@@ -43,7 +44,6 @@ __all__ = [
 ]
 
 EXIT_PARKED = 3
-EXIT_INTERRUPTED = 130
 
 # Given the journal, the tool servers and the runtime that runs delegated
 # agents, return the executor, the execution and how to drive it.

@@ -28,7 +28,10 @@ import pydantic
 
 from hive_mcp.errors import UsageError
 
-__all__ = ["Redactor", "ServerConfig", "expand", "load_servers_file"]
+__all__ = ["TOOL_REF", "Redactor", "ServerConfig", "expand", "load_servers_file"]
+
+# How a node names registry tools: ``server`` (all its tools) or ``server.tool``.
+TOOL_REF = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_./-]+)?$")
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_NAME = re.compile(

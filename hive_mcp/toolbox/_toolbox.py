@@ -8,7 +8,6 @@ Servers start on first use and are shared by all executions of the process.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -22,7 +21,7 @@ from hive_mcp.toolbox._asking import Ask
 from hive_mcp.toolbox._config import Redactor, ServerConfig
 from hive_mcp.toolbox._connection import ServerConnection, ToolInfo
 
-__all__ = ["TOOL_REF", "RemoteTool", "Toolbox"]
+__all__ = ["RemoteTool", "Toolbox"]
 
 
 class ToolCaller(Protocol):
@@ -42,9 +41,6 @@ class RemoteTool:
     input_schema: dict[str, Any]
     server: str
     call: ToolCaller
-
-
-TOOL_REF = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_./-]+)?$")
 
 
 class Toolbox:

@@ -14,10 +14,10 @@ from hive_mcp.errors import ToolServerError
 from hive_mcp.events import EventType
 from hive_mcp.graph._spec import GraphSpec, NodeSpec
 from hive_mcp.llm import LLMProvider
-from hive_mcp.toolbox import AgentGateway, RemoteTool
 
 if TYPE_CHECKING:
     from hive_mcp.graph._agent import Agent
+    from hive_mcp.toolbox import AgentGateway, RemoteTool
 
 __all__ = ["Node", "NodeContext", "NodeFactory", "NodeResult", "NodeStatus"]
 

@@ -19,10 +19,10 @@ from hive_mcp.errors import ToolCallRefused, ToolServerError, UsageError
 from hive_mcp.events import EventType
 from hive_mcp.graph._spec import DelegateSpec, NodeSpec
 from hive_mcp.graph.nodes._base import NodeContext, NodeResult, NodeStatus
-from hive_mcp.toolbox import AgentGateway, ChildResult
 
 if TYPE_CHECKING:
     from hive_mcp.graph._agent import Agent
+    from hive_mcp.toolbox import AgentGateway, ChildResult
 
 __all__ = ["DelegateNode"]
 

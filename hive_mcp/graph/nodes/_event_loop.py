@@ -31,10 +31,11 @@ from hive_mcp.loop import (
     implicit_judge,
     python_tool,
 )
-from hive_mcp.toolbox import TOOL_REF, RemoteTool
+from hive_mcp.toolbox import TOOL_REF
 
 if TYPE_CHECKING:
     from hive_mcp.graph._agent import Agent
+    from hive_mcp.toolbox import RemoteTool
 
 __all__ = ["EventLoopNode", "LoopSettings", "event_loop_problems"]
 
