@@ -491,3 +491,28 @@ async def test_a_sync_function_node_emits_from_its_thread_through_the_loop(
     assert [e.data["i"] for e in events if e.type is EventType.CUSTOM] == list(range(20))
     assert any(e.type is EventType.STATUS and e.data["name"] == "thread" for e in events)
     assert threads == {threading.get_ident()}  # the journal only ever ran on the loop
+
+
+async def test_a_run_that_never_waits_stores_its_last_checkpoint_in_the_same_commit_as_its_end(
+    journal: Journal,
+) -> None:
+    # Between the last node's checkpoint and the execution's end nothing has an
+    # effect, so the two go in one group commit: a crash keeps both or neither.
+    agent = build([node("a", output_keys=["x"]), node("b", output_keys=["y"])], [edge("a", "b")])
+    commits: list[list[str]] = []
+    write = journal.store.write
+
+    async def counting(batch: Any) -> None:
+        commits.append([e.type.value for e in batch.events])
+        await write(batch)
+
+    journal.store.write = counting  # type: ignore[method-assign]
+    record, events = await run(
+        agent, journal, {"a": lambda ctx: {"x": 1}, "b": lambda ctx: {"y": 2}}
+    )
+    assert record.status is ExecutionStatus.COMPLETED
+    last = commits[-1]
+    assert last[-2:] == ["checkpoint_written", "execution_completed"]
+    # The checkpoint after the first node still commits before the second runs.
+    assert any(c[-1] == "checkpoint_written" for c in commits[:-1])
+    assert [e.type for e in events].count(EventType.CHECKPOINT_WRITTEN) == 2

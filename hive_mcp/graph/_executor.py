@@ -326,7 +326,10 @@ class GraphExecutor:
                         )
                     raise _Stop(f"node {node_id!r} failed: {result.error}", node_id)
                 self._advance(record.id, cursor, edges)
-            await self.journal.checkpoint(record.id, state.to_dict())
+            # The run's last checkpoint commits with the execution's end (one
+            # write, not two): nothing with an effect happens in between.
+            last = cursor is state.root and cursor.done
+            await self.journal.checkpoint(record.id, state.to_dict(), wait=not last)
 
     def _advance(self, eid: str, cursor: Cursor, edges: list[EdgeSpec]) -> None:
         for edge in edges:

@@ -210,9 +210,13 @@ async def _follow(
                     else f"{event.node_id}: turn {event.data.get('iteration')}"
                 )
                 await ctx.report_progress(steps, None, what)
-        record = await runtime.get_execution(execution_id)
-        if record.status.is_final:
-            return _result(record)
+        # The record changes status only with an event that says so (in the
+        # same commit): read it when one came, when a wait ran out, or to ask.
+        ended = any(event.type in _ENDINGS for event in events)
+        if ended or not events or question is not None:
+            record = await runtime.get_execution(execution_id)
+            if record.status.is_final:
+                return _result(record)
         if question is not None:
             asked = await _ask(runtime, execution_id, question, ctx, after)
             if isinstance(asked, InputRequiredResult) or asked is None:
@@ -220,8 +224,18 @@ async def _follow(
             answered, question = question.seq, None
             continue
         if anyio.current_time() >= deadline:
-            return _result(record)
+            return _result(await runtime.get_execution(execution_id))
 
+
+# Events that come with a change of the execution's status.
+_ENDINGS = frozenset(
+    {
+        EventType.EXECUTION_COMPLETED,
+        EventType.EXECUTION_FAILED,
+        EventType.EXECUTION_CANCELLED,
+        EventType.EXECUTION_PAUSED,
+    }
+)
 
 _SERVING = {"stopping": False}
 

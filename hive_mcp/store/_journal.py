@@ -176,12 +176,19 @@ class Journal:
         self._work.set()
         await self.flush(execution_id)
 
-    async def checkpoint(self, execution_id: str, state: dict[str, Any]) -> Checkpoint:
-        """Store ``state`` with a ``checkpoint_written`` event, atomically; wait for it."""
+    async def checkpoint(
+        self, execution_id: str, state: dict[str, Any], *, wait: bool = True
+    ) -> Checkpoint:
+        """Store ``state`` with a ``checkpoint_written`` event, atomically.
+
+        Waits until it is stored, unless ``wait`` is false: then it commits
+        with whatever the caller flushes next.
+        """
         event = self.emit(execution_id, EventType.CHECKPOINT_WRITTEN)
         checkpoint = Checkpoint(execution_id=execution_id, event_seq=event.seq, state=state)
         self._pending.checkpoints.append(checkpoint)
-        await self.flush(execution_id)
+        if wait:
+            await self.flush(execution_id)
         return checkpoint
 
     async def flush(self, *execution_ids: str) -> None:
