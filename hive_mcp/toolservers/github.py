@@ -410,7 +410,7 @@ def build_server(settings: GitHubSettings) -> MCPServer:
         repo: str,
         number: int,
         labels: list[str] | None = None,
-        state: str | None = None,
+        state: Annotated[str | None, Field(description="'open' or 'closed'")] = None,
         title: str | None = None,
         body: str | None = None,
     ) -> Issue:
