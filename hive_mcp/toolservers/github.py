@@ -258,7 +258,9 @@ def _repo_path(owner: str, repo: str) -> str:
 
 
 Limit = Annotated[int, Field(ge=1, le=1000, description="the most items to return")]
-PerPage = Annotated[int, Field(ge=1, le=_MAX_PER_PAGE, description="the most items to return")]
+PerPage = Annotated[
+    int, Field(ge=1, le=_MAX_PER_PAGE, description="items per page (GitHub allows at most 100)")
+]
 Page = Annotated[int, Field(ge=1, description="which page of `limit` items (1 is the first)")]
 SearchLimit = Annotated[int, Field(ge=1, le=_MAX_PER_PAGE, description="the most hits to return")]
 State = Literal["open", "closed", "all"]
