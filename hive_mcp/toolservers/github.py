@@ -24,9 +24,26 @@ import httpx2
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
-from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-__all__ = ["GitHubSettings", "build_server", "main"]  # the result models are public too
+from hive_mcp.toolservers._github_models import (
+    CodeSearch,
+    Comment,
+    DirEntry,
+    FileContents,
+    Fork,
+    ForkPage,
+    Issue,
+    IssueList,
+    PeoplePage,
+    Person,
+    PullRequest,
+    PullRequestList,
+    RepositorySearch,
+    User,
+)
+
+__all__ = ["GitHubSettings", "build_server", "main"]  # the result models: _github_models
 
 DEFAULT_API_URL = "https://api.github.com"
 TOKEN_VARS = ("GITHUB_TOKEN", "GITHUB_PERSONAL_ACCESS_TOKEN")
@@ -47,127 +64,6 @@ class GitHubSettings:
     def from_env(cls, env: Mapping[str, str]) -> GitHubSettings:
         token = next((env[name] for name in TOKEN_VARS if env.get(name)), None)
         return cls((env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"), token)
-
-
-# The result models validate GitHub's JSON directly; these flatten its nested objects
-# (user → login, labels → names, head → ref) so results stay small for a model to read.
-def _pluck(key: str) -> BeforeValidator:
-    return BeforeValidator(lambda v: v.get(key) if isinstance(v, dict) else v)
-
-
-def _pluck_each(key: str) -> BeforeValidator:
-    return BeforeValidator(lambda vs: [v.get(key) if isinstance(v, dict) else v for v in vs or []])
-
-
-Login = Annotated[str | None, _pluck("login")]
-Names = Annotated[list[str], _pluck_each("name")]
-Text = Annotated[str, BeforeValidator(lambda v: v or "")]  # GitHub sends null for no body
-
-
-class Issue(BaseModel):
-    number: int
-    title: str
-    state: str
-    user: Login = None
-    labels: Names = Field(default_factory=list)
-    assignees: Annotated[list[str], _pluck_each("login")] = Field(default_factory=list)
-    comments: int = 0
-    body: Text = ""
-    html_url: str
-    created_at: str
-    updated_at: str
-    closed_at: str | None = None
-
-
-class IssueList(BaseModel):
-    issues: list[Issue]
-    more: bool = Field(description="GitHub has more matching issues than `limit`")
-
-
-class Comment(BaseModel):
-    id: int
-    user: Login = None
-    body: Text = ""
-    html_url: str
-    created_at: str
-
-
-class PullRequest(BaseModel):
-    number: int
-    title: str
-    state: str
-    user: Login = None
-    draft: bool = False
-    head: Annotated[str, _pluck("ref")]
-    base: Annotated[str, _pluck("ref")]
-    labels: Names = Field(default_factory=list)
-    body: Text = ""
-    html_url: str
-    created_at: str
-    updated_at: str
-    merged_at: str | None = None
-    # Only the single-PR endpoint has these; GitHub computes mergeable lazily (null at first).
-    merged: bool | None = None
-    mergeable: bool | None = None
-    mergeable_state: str | None = None
-    comments: int | None = None
-
-
-class PullRequestList(BaseModel):
-    pull_requests: list[PullRequest]
-    more: bool = Field(description="GitHub has more matching pull requests than `limit`")
-
-
-class Repository(BaseModel):
-    full_name: str
-    description: str | None = None
-    html_url: str
-    private: bool = False
-    fork: bool = False
-    language: str | None = None
-    stars: int = Field(default=0, validation_alias=AliasChoices("stars", "stargazers_count"))
-    default_branch: str | None = None
-    updated_at: str | None = None
-
-
-class RepositorySearch(BaseModel):
-    total_count: int
-    incomplete_results: bool
-    items: list[Repository]
-
-
-class CodeHit(BaseModel):
-    repository: Annotated[str, _pluck("full_name")]
-    path: str
-    name: str
-    sha: str
-    html_url: str
-
-
-class CodeSearch(BaseModel):
-    total_count: int
-    incomplete_results: bool
-    items: list[CodeHit]
-
-
-class DirEntry(BaseModel):
-    name: str
-    path: str
-    type: str
-    size: int
-
-
-class FileContents(BaseModel):
-    type: str = Field(description="file, dir, symlink or submodule")
-    path: str
-    name: str
-    sha: str | None = None
-    size: int | None = None
-    html_url: str | None = None
-    text: str | None = Field(default=None, description="the decoded UTF-8 text of a file")
-    binary: bool = False
-    note: str | None = None
-    entries: list[DirEntry] = Field(default_factory=list, description="a directory's entries")
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -225,6 +121,13 @@ def _rate_limit_text(headers: httpx2.Headers, message: str, has_token: bool) -> 
     return "; ".join(parts) + f" (GitHub said: {message})"
 
 
+def _detail(error: dict[str, Any]) -> str:
+    """One entry of a 422's ``errors``: its message, else what was wrong with which field."""
+    if error.get("message"):
+        return str(error["message"])
+    return " ".join(str(error[k]) for k in ("field", "code") if error.get(k)) or "invalid"
+
+
 def _message(response: httpx2.Response) -> str:
     try:
         body = response.json()
@@ -233,7 +136,7 @@ def _message(response: httpx2.Response) -> str:
     if not isinstance(body, dict):
         return f"HTTP {response.status_code}"
     errors = body.get("errors")  # a 422 lists what was wrong with each field
-    details = [str(e.get("message") or e.get("code")) for e in errors or [] if isinstance(e, dict)]
+    details = [_detail(e) for e in errors or [] if isinstance(e, dict)]
     return str(body.get("message", "")) + (f": {'; '.join(details)}" if details else "")
 
 
@@ -276,6 +179,8 @@ class _GitHub:
             raise ToolError(self._redact(f"could not reach GitHub at {where}: {exc}")) from None
         if not response.is_success:
             raise ToolError(self._redact(self._explain(response, what)))
+        if response.status_code == 204:  # e.g. the contributors of an empty repository
+            return None, None
         try:
             body = response.json()
         except ValueError:
@@ -327,6 +232,24 @@ class _GitHub:
                 kept += [item for item in page if keep(item)]
         return kept[:limit], len(kept) > limit or next_url is not None
 
+    async def page(
+        self, path: str, what: str, page: int, per_page: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page as GitHub numbers them; also say whether a further page exists."""
+        params = {"per_page": per_page, "page": page}
+        async with self._client() as http:
+            items, next_url = await self._send(http, "GET", path, what, params=params)
+        if items is not None and not isinstance(items, list):
+            raise ToolError(f"{what}: GitHub's answer is not a list; is GITHUB_API_URL right?")
+        found = items or []
+        return found[:per_page], next_url is not None or len(found) > per_page
+
+
+def _user_path(username: str) -> str:
+    if not username:
+        raise ToolError("username is needed, e.g. username='octocat'")
+    return f"/users/{quote(username, safe='')}"
+
 
 def _repo_path(owner: str, repo: str) -> str:
     if not owner or not repo:
@@ -335,6 +258,10 @@ def _repo_path(owner: str, repo: str) -> str:
 
 
 Limit = Annotated[int, Field(ge=1, le=1000, description="the most items to return")]
+PerPage = Annotated[
+    int, Field(ge=1, le=_MAX_PER_PAGE, description="items per page (GitHub allows at most 100)")
+]
+Page = Annotated[int, Field(ge=1, description="which page of `limit` items (1 is the first)")]
 SearchLimit = Annotated[int, Field(ge=1, le=_MAX_PER_PAGE, description="the most hits to return")]
 State = Literal["open", "closed", "all"]
 
@@ -344,7 +271,8 @@ def build_server(settings: GitHubSettings) -> MCPServer:
     api = _GitHub(settings)
     server = MCPServer(
         "github",
-        instructions="Read and write GitHub issues, pull requests, code and files.",
+        instructions="Read and write GitHub issues, pull requests, code and files; list a "
+        "repository's stargazers, contributors and forks; read user profiles.",
         log_level="WARNING",  # httpx logs every request at INFO; keep stderr for problems
     )
 
@@ -443,6 +371,81 @@ def build_server(settings: GitHubSettings) -> MCPServer:
         name = clean.rsplit("/", 1)[-1]
         entries = [_parse(DirEntry, entry) for entry in found]
         return FileContents(type="dir", path=clean, name=name, entries=entries)
+
+    async def people(path: str, what: str, limit: int, page: int) -> PeoplePage:
+        items, more = await api.page(path, what, page, limit)
+        found = [_parse(Person, person) for person in items]
+        return PeoplePage(people=found, page=page, more=more, next_page=page + 1 if more else None)
+
+    @server.tool(annotations=_READ)
+    async def list_stargazers(
+        owner: str, repo: str, limit: PerPage = 30, page: Page = 1
+    ) -> PeoplePage:
+        """List who starred a repository, earliest first, a page of ``limit`` at a time."""
+        path = f"{_repo_path(owner, repo)}/stargazers"
+        return await people(path, f"repository {owner}/{repo}", limit, page)
+
+    @server.tool(annotations=_READ)
+    async def list_contributors(
+        owner: str, repo: str, limit: PerPage = 30, page: Page = 1
+    ) -> PeoplePage:
+        """List a repository's contributors, most commits first (bots have type 'Bot')."""
+        path = f"{_repo_path(owner, repo)}/contributors"
+        return await people(path, f"repository {owner}/{repo}", limit, page)
+
+    @server.tool(annotations=_READ)
+    async def list_forks(owner: str, repo: str, limit: PerPage = 30, page: Page = 1) -> ForkPage:
+        """List a repository's forks, newest first, a page of ``limit`` at a time."""
+        path = f"{_repo_path(owner, repo)}/forks"
+        items, more = await api.page(path, f"repository {owner}/{repo}", page, limit)
+        forks = [_parse(Fork, fork) for fork in items]
+        return ForkPage(forks=forks, page=page, more=more, next_page=page + 1 if more else None)
+
+    @server.tool(annotations=_READ)
+    async def get_user(username: str) -> User:
+        """Get a user's (or organization's) public profile; email is null unless made public."""
+        return _parse(User, await api.call("GET", _user_path(username), f"user {username}"))
+
+    @server.tool(annotations=_WRITE)
+    async def update_issue(
+        owner: str,
+        repo: str,
+        number: int,
+        labels: list[str] | None = None,
+        state: Annotated[str | None, Field(description="'open' or 'closed'")] = None,
+        title: str | None = None,
+        body: str | None = None,
+    ) -> Issue:
+        """Change an issue (or pull request): only the fields given; ``labels`` replaces all
+        of its labels ([] removes them); ``state`` is 'open' or 'closed'."""
+        if state is not None and state not in ("open", "closed"):
+            raise ToolError(f"state must be 'open' or 'closed', not {state!r}")
+        changes = {"labels": labels, "state": state, "title": title, "body": body}
+        payload = {key: value for key, value in changes.items() if value is not None}
+        if not payload:
+            raise ToolError("nothing to change: give labels, state, title or body")
+        api.need_token("updating an issue")
+        path = f"{_repo_path(owner, repo)}/issues/{number}"
+        what = f"issue #{number} in {owner}/{repo}"
+        return _parse(Issue, await api.call("PATCH", path, what, json=payload))
+
+    @server.tool(annotations=_WRITE)
+    async def create_pull_request(
+        owner: str,
+        repo: str,
+        title: str,
+        head: str,
+        base: str,
+        body: str = "",
+        draft: bool = False,
+    ) -> PullRequest:
+        """Open a pull request merging ``head`` into ``base``; a head in a fork is written
+        'fork-owner:branch'."""
+        api.need_token("opening a pull request")
+        payload = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
+        path = f"{_repo_path(owner, repo)}/pulls"
+        what = f"pull request from {head} into {base} in {owner}/{repo}"
+        return _parse(PullRequest, await api.call("POST", path, what, json=payload))
 
     return server
 

@@ -1,12 +1,14 @@
 """A fake GitHub REST API: in-memory repositories served over loopback.
 
 The JSON follows the shapes in GitHub's REST documentation (issues, pull requests,
-search, repository contents), including the fields a client is free to ignore, so
+search, repository contents, stargazers, contributors, forks, user profiles), including the fields a client is free to ignore, so
 a client written against the docs meets what it would meet on github.com. Like
 GitHub it pages with ``per_page``/``page`` and a ``Link`` header, lists pull
 requests among issues, answers 404 with a JSON message, 401 "Bad credentials" for
 a wrong token and, when ``rate_limit`` is set, 403/429 with ``x-ratelimit-*``
-headers. Every request is recorded for the test to inspect.
+headers, and 422 "Validation Failed" with GitHub's ``errors`` for writes it would
+refuse (an invalid issue state; a pull request with no commits, an unknown branch or
+one already open). Every request is recorded for the test to inspect.
 
 It runs under uvicorn in a background thread (its own event loop), mounted under
 ``prefix`` so the GitHub Enterprise layout (``/api/v3``) can be served too.
@@ -60,6 +62,12 @@ class FakeRepo:
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # on every ref in ``refs``
     refs: set[str] = field(default_factory=lambda: {"main"})
+    level: set[str] = field(default_factory=set)  # refs with no commits the default lacks
+    stargazers: list[str] = field(default_factory=list)  # logins, in the order they starred
+    contributors: dict[str, int] = field(default_factory=dict)  # login → commits
+    fork_of: str | None = None  # the parent's full name
+    empty: bool = False  # no commits yet: GitHub answers 204 for its contributors
+    created: int = 0  # a creation order, for "newest first"
 
     @property
     def full_name(self) -> str:
@@ -84,15 +92,21 @@ class Recorded:
     json: Any
 
 
-def _user(login: str) -> dict[str, Any]:
+def _user(login: str, kind: str | None = None) -> dict[str, Any]:
+    """GitHub's short user object (apps' bot accounts are ``name[bot]``, type Bot)."""
+    api = f"{HTML_ROOT}/api/users/{login}"
     return {
         "login": login,
         "id": sum(map(ord, login)),
         "node_id": f"U_{login}",
         "avatar_url": f"{HTML_ROOT}/avatars/{login}",
-        "url": f"{HTML_ROOT}/api/users/{login}",
+        "gravatar_id": "",
+        "url": api,
         "html_url": f"{HTML_ROOT}/{login}",
-        "type": "User",
+        "followers_url": f"{api}/followers",
+        "repos_url": f"{api}/repos",
+        "type": kind or ("Bot" if login.endswith("[bot]") else "User"),
+        "user_view_type": "public",
         "site_admin": False,
     }
 
@@ -113,22 +127,31 @@ class FakeGitHub:
         self.rate_limit: RateLimit | None = None
         self.requests: list[Recorded] = []
         self.repos: dict[str, FakeRepo] = {}
+        self.users: dict[str, dict[str, Any]] = {}  # login → the profile /users/{login} gives
         self.started = threading.Event()
         self._ids = 1000
         routes = [
             Route(
                 "/repos/{owner}/{repo}/issues", self._guard(self._issues), methods=["GET", "POST"]
             ),
-            Route("/repos/{owner}/{repo}/issues/{number:int}", self._guard(self._issue)),
+            Route(
+                "/repos/{owner}/{repo}/issues/{number:int}",
+                self._guard(self._issue),
+                methods=["GET", "PATCH"],
+            ),
             Route(
                 "/repos/{owner}/{repo}/issues/{number:int}/comments",
                 self._guard(self._comment),
                 methods=["POST"],
             ),
-            Route("/repos/{owner}/{repo}/pulls", self._guard(self._pulls)),
+            Route("/repos/{owner}/{repo}/pulls", self._guard(self._pulls), methods=["GET", "POST"]),
             Route("/repos/{owner}/{repo}/pulls/{number:int}", self._guard(self._pull)),
             Route("/repos/{owner}/{repo}/contents", self._guard(self._contents)),
             Route("/repos/{owner}/{repo}/contents/{path:path}", self._guard(self._contents)),
+            Route("/repos/{owner}/{repo}/stargazers", self._guard(self._stargazers)),
+            Route("/repos/{owner}/{repo}/contributors", self._guard(self._contributors)),
+            Route("/repos/{owner}/{repo}/forks", self._guard(self._forks)),
+            Route("/users/{username}", self._guard(self._profile)),
             Route("/search/repositories", self._guard(self._search_repositories)),
             Route("/search/code", self._guard(self._search_code)),
         ]
@@ -141,9 +164,40 @@ class FakeGitHub:
     # -- seeding ---------------------------------------------------------------
 
     def add_repo(self, owner: str, name: str, **kwargs: Any) -> FakeRepo:
-        repo = FakeRepo(owner=owner, name=name, **kwargs)
+        repo = FakeRepo(owner=owner, name=name, created=len(self.repos), **kwargs)
         self.repos[repo.full_name] = repo
         return repo
+
+    def add_fork(self, parent: FakeRepo, owner: str, **kwargs: Any) -> FakeRepo:
+        """``owner``'s fork of ``parent``: its branches, description and language."""
+        kwargs = {"refs": set(parent.refs), "description": parent.description} | kwargs
+        kwargs.setdefault("language", parent.language)
+        return self.add_repo(owner, parent.name, fork_of=parent.full_name, **kwargs)
+
+    def add_user(self, login: str, kind: str = "User", **profile: Any) -> dict[str, Any]:
+        """A public profile; unset fields are null like on GitHub (``blog`` is "" there)."""
+        stamp = self._stamp()
+        self.users[login] = (
+            _user(login, kind)
+            | {
+                "name": None,
+                "company": None,
+                "blog": "",
+                "location": None,
+                "email": None,
+                "hireable": None,
+                "bio": None,
+                "twitter_username": None,
+                "public_repos": sum(r.owner == login for r in self.repos.values()),
+                "public_gists": 0,
+                "followers": 0,
+                "following": 0,
+                "created_at": "2015-03-01T12:00:00Z",
+                "updated_at": stamp,
+            }
+            | profile
+        )
+        return self.users[login]
 
     def add_issue(
         self,
@@ -197,6 +251,8 @@ class FakeGitHub:
         mergeable: bool | None = True,
         mergeable_state: str = "clean",
         user: str = "hubot",
+        base: str | None = None,
+        head_repo: FakeRepo | None = None,
     ) -> dict[str, Any]:
         issue = self.add_issue(repo, title, body, user=user)
         number = issue["number"]
@@ -227,8 +283,8 @@ class FakeGitHub:
             "assignees": [],
             "requested_reviewers": [],
             "requested_teams": [],
-            "head": self._branch(repo, head, user),
-            "base": self._branch(repo, repo.default_branch, repo.owner),
+            "head": self._branch(head_repo or repo, head, (head_repo or repo).owner),
+            "base": self._branch(repo, base or repo.default_branch, repo.owner),
             "author_association": "CONTRIBUTOR",
             "auto_merge": None,
             "draft": draft,
@@ -253,9 +309,9 @@ class FakeGitHub:
     def add_file(self, repo: FakeRepo, path: str, content: bytes | str) -> None:
         repo.files[path] = content.encode() if isinstance(content, str) else content
 
-    def posted(self, path_suffix: str) -> list[Recorded]:
-        """The POST requests whose path ends with ``path_suffix``."""
-        return [r for r in self.requests if r.method == "POST" and r.path.endswith(path_suffix)]
+    def posted(self, path_suffix: str, method: str = "POST") -> list[Recorded]:
+        """The POST (or ``method``) requests whose path ends with ``path_suffix``."""
+        return [r for r in self.requests if r.method == method and r.path.endswith(path_suffix)]
 
     # -- JSON pieces -------------------------------------------------------------
 
@@ -297,10 +353,13 @@ class FakeGitHub:
             "private": False,
             "html_url": f"{HTML_ROOT}/{repo.full_name}",
             "description": repo.description,
-            "fork": False,
+            "fork": repo.fork_of is not None,
             "url": f"{self.base_url}/repos/{repo.full_name}",
+            "forks_url": f"{self.base_url}/repos/{repo.full_name}/forks",
+            "stargazers_url": f"{self.base_url}/repos/{repo.full_name}/stargazers",
+            "contributors_url": f"{self.base_url}/repos/{repo.full_name}/contributors",
             "language": repo.language,
-            "forks_count": 0,
+            "forks_count": len(self._forks_of(repo)),
             "stargazers_count": repo.stars,
             "watchers_count": repo.stars,
             "open_issues_count": sum(i["state"] == "open" for i in repo.issues.values()),
@@ -308,10 +367,17 @@ class FakeGitHub:
             "topics": [],
             "visibility": "public",
             "archived": False,
-            "created_at": "2020-01-01T00:00:00Z",
+            "created_at": self._created(repo),
             "updated_at": "2024-05-01T00:00:00Z",
             "pushed_at": "2024-05-01T00:00:00Z",
         }
+
+    def _created(self, repo: FakeRepo) -> str:
+        moment = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=repo.created)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _forks_of(self, repo: FakeRepo) -> list[FakeRepo]:
+        return [r for r in self.repos.values() if r.fork_of == repo.full_name]
 
     def _entry(self, repo: FakeRepo, path: str, is_dir: bool) -> dict[str, Any]:
         api_url = f"{self.base_url}/repos/{repo.full_name}/contents/{path}"
@@ -433,9 +499,26 @@ class FakeGitHub:
         return self._paged(request, found)
 
     async def _issue(self, request: Request) -> Response:
-        issue = self._repo(request).issues.get(request.path_params["number"])
+        repo = self._repo(request)
+        issue = repo.issues.get(request.path_params["number"])
         if issue is None:
             raise HTTPException(404)
+        if request.method == "PATCH":
+            changes = await request.json()
+            state = changes.get("state", issue["state"])
+            if state not in ("open", "closed"):
+                errors = [{"resource": "Issue", "code": "invalid", "field": "state"}]
+                return _error(422, "Validation Failed", errors=errors)
+            if state != issue["state"]:
+                closed = state == "closed"
+                issue["closed_at"] = self._stamp() if closed else None
+                issue["state_reason"] = "completed" if closed else "reopened"
+            issue |= {k: changes[k] for k in ("title", "body") if k in changes}
+            if "labels" in changes:  # the list replaces the labels; new names are created
+                issue["labels"] = [self._label(name) for name in changes["labels"]]
+            issue["state"], issue["updated_at"] = state, self._stamp()
+            if pull := repo.pulls.get(issue["number"]):
+                pull |= {k: issue[k] for k in ("state", "title", "body", "labels", "updated_at")}
         return JSONResponse(issue)
 
     async def _comment(self, request: Request) -> Response:
@@ -464,6 +547,8 @@ class FakeGitHub:
         return JSONResponse(comment, status_code=201)
 
     async def _pulls(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._open_pull(request)
         state = request.query_params.get("state", "open")
         found = [
             {k: v for k, v in pull.items() if k != "_detail"}
@@ -477,6 +562,82 @@ class FakeGitHub:
         if pull is None:
             raise HTTPException(404)
         return JSONResponse({k: v for k, v in pull.items() if k != "_detail"} | pull["_detail"])
+
+    async def _open_pull(self, request: Request) -> Response:
+        """POST /pulls, refusing with 422 what GitHub refuses."""
+        repo = self._repo(request)
+        payload = await request.json()
+        head, base = str(payload.get("head") or ""), str(payload.get("base") or "")
+        missing = [k for k in ("title", "head", "base") if not payload.get(k)]
+        if missing:
+            errors = [
+                {"resource": "PullRequest", "code": "missing_field", "field": k} for k in missing
+            ]
+            return _error(422, "Validation Failed", errors=errors)
+        # A head in a fork is written "owner:branch"; a plain branch is in this repository.
+        head_owner, _, branch = head.rpartition(":")
+        head_repo = repo
+        if head_owner and head_owner != repo.owner:
+            no_such_fork = FakeRepo(owner=head_owner, name=repo.name, refs=set())  # no branches
+            forks = (f for f in self._forks_of(repo) if f.owner == head_owner)
+            head_repo = next(forks, no_such_fork)
+        invalid = [
+            {"resource": "PullRequest", "code": "invalid", "field": name}
+            for name, ok in (("base", base in repo.refs), ("head", branch in head_repo.refs))
+            if not ok
+        ]
+        if invalid:
+            return _error(422, "Validation Failed", errors=invalid)
+        label = f"{head_repo.owner}:{branch}"
+        if any(p["state"] == "open" and p["head"]["label"] == label for p in repo.pulls.values()):
+            message = f"A pull request already exists for {label}."
+            return _error(422, "Validation Failed", errors=[self._custom(message)])
+        if head_repo is repo and (branch == base or branch in repo.level):
+            message = f"No commits between {base} and {branch}"
+            return _error(422, "Validation Failed", errors=[self._custom(message)])
+        pull = self.add_pull(
+            repo,
+            payload["title"],
+            branch,
+            payload.get("body"),
+            draft=bool(payload.get("draft")),
+            mergeable=None,  # GitHub works it out after answering
+            mergeable_state="unknown",
+            user="octocat",  # the token's owner
+            base=base,
+            head_repo=head_repo,
+        )
+        body = {k: v for k, v in pull.items() if k != "_detail"} | pull["_detail"]
+        return JSONResponse(body, status_code=201, headers={"location": pull["url"]})
+
+    @staticmethod
+    def _custom(message: str) -> dict[str, str]:
+        return {"resource": "PullRequest", "code": "custom", "message": message}
+
+    async def _stargazers(self, request: Request) -> Response:
+        return self._paged(request, [_user(login) for login in self._repo(request).stargazers])
+
+    async def _contributors(self, request: Request) -> Response:
+        repo = self._repo(request)
+        if repo.empty:
+            return Response(status_code=204)
+        ranked = sorted(repo.contributors.items(), key=lambda kv: -kv[1])  # most commits first
+        return self._paged(request, [_user(login) | {"contributions": n} for login, n in ranked])
+
+    async def _forks(self, request: Request) -> Response:
+        forks = self._forks_of(self._repo(request))
+        order = request.query_params.get("sort", "newest")
+        if order == "stargazers":
+            forks.sort(key=lambda r: -r.stars)
+        else:
+            forks.sort(key=lambda r: r.created, reverse=order != "oldest")
+        return self._paged(request, [self._repo_json(fork) for fork in forks])
+
+    async def _profile(self, request: Request) -> Response:
+        profile = self.users.get(request.path_params["username"])
+        if profile is None:
+            raise HTTPException(404)
+        return JSONResponse(profile)
 
     async def _contents(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -501,10 +662,15 @@ class FakeGitHub:
         return JSONResponse([self._entry(repo, p, d) for p, d in sorted(children.items())])
 
     def _matches(self, query: str, text: str, repo: FakeRepo) -> bool:
-        """A small part of GitHub's query syntax: bare words and the repo:/user: qualifiers."""
+        """A small part of GitHub's query syntax: bare words and the repo:/user: qualifiers;
+        forks only with fork:true, as on GitHub."""
+        if repo.fork_of is not None and "fork:true" not in query.split():
+            return False
         for term in query.split():
             key, _, value = term.partition(":")
-            if key == "repo" and value:
+            if key == "fork":
+                ok = True
+            elif key == "repo" and value:
                 ok = repo.full_name == value
             elif key in ("user", "org") and value:
                 ok = repo.owner == value
