@@ -27,7 +27,14 @@ import yaml
 
 from hive_mcp._yaml import load_yaml
 from hive_mcp.errors import UsageError
-from hive_mcp.store import DEFAULT_RETENTION, RetentionPolicy
+from hive_mcp.store import (
+    DEFAULT_RETENTION,
+    RetentionPolicy,
+    Store,
+    is_store_url,
+    open_store,
+    store_label,
+)
 from hive_mcp.toolbox import ServerConfig, load_servers_file
 
 if TYPE_CHECKING:
@@ -46,6 +53,7 @@ ENV_RETENTION_DAYS = "HIVE_MCP_RETENTION_DAYS"
 ENV_RETENTION_MAX = "HIVE_MCP_RETENTION_MAX_EXECUTIONS"
 ENV_MAX_CONCURRENT = "HIVE_MCP_MAX_CONCURRENT"
 ENV_MAX_INPUT_BYTES = "HIVE_MCP_MAX_INPUT_BYTES"
+ENV_STORE = "HIVE_MCP_STORE"
 DEFAULT_MAX_CONCURRENT = 50
 DEFAULT_MAX_INPUT_BYTES = 1_000_000
 
@@ -75,6 +83,7 @@ class ConfigFile(pydantic.BaseModel):
 
     agents_dir: str | None = None
     tool_servers: str | None = None
+    store: str | None = None
     retention: RetentionConfig = pydantic.Field(default_factory=RetentionConfig)
     limits: LimitsConfig = pydantic.Field(default_factory=LimitsConfig)
 
@@ -108,6 +117,8 @@ class Settings:
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     agents_origin: str = ""
     """Where ``agents_dir`` came from, in words, for messages about a missing folder."""
+    store: str = ""
+    """``HIVE_MCP_STORE`` / ``store:``: a PostgreSQL URL or a SQLite file; empty: the default."""
 
     @property
     def limits(self) -> RuntimeLimits:
@@ -120,7 +131,24 @@ class Settings:
 
     @property
     def store_path(self) -> Path:
+        """The SQLite file in ``home``: the store unless ``store`` names another."""
         return self.home / STORE_NAME
+
+    @property
+    def store_target(self) -> str | Path:
+        """What ``open_store`` opens: the configured URL or file, else ``store_path``."""
+        if not self.store:
+            return self.store_path
+        return self.store if is_store_url(self.store) else Path(self.store).expanduser()
+
+    @property
+    def store_label(self) -> str:
+        """The store as messages name it (a URL without its password)."""
+        return store_label(self.store_target)
+
+    def open_store(self) -> Store:
+        """The store these settings name (nothing connects before its first call)."""
+        return open_store(self.store_target)
 
     @property
     def data_dir(self) -> Path:
@@ -181,7 +209,22 @@ class Settings:
             max_concurrent=_positive(env, ENV_MAX_CONCURRENT, file.limits.max_concurrent),
             max_input_bytes=_positive(env, ENV_MAX_INPUT_BYTES, file.limits.max_input_bytes),
             agents_origin=origin,
+            store=_store(env, file.store, cwd),
         )
+
+
+def _store(env: Mapping[str, str], configured: str | None, cwd: Path) -> str:
+    """The store setting: a URL as given, a file resolved against ``cwd``; empty: default."""
+    value = (env.get(ENV_STORE) or configured or "").strip()
+    if not value or is_store_url(value):
+        return value
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        raise UsageError(
+            f"{ENV_STORE} (or store: in config.yaml) names a {scheme}:// store, which hive-mcp "
+            "does not know: give postgresql://USER@HOST:PORT/DB or the path of a SQLite file"
+        )
+    return str((cwd / Path(value).expanduser()).resolve())
 
 
 def _origin(named: str, value: str, cwd: Path) -> str:

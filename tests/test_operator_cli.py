@@ -377,3 +377,19 @@ def test_ctrl_c_stops_following_quietly_with_exit_130(
         err = follower.stderr.read()
     assert code == 130
     assert err == ""
+
+
+def test_store_option_names_the_store_every_command_opens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HIVE_MCP_STORE", raising=False)
+    other = tmp_path / "elsewhere.db"
+    run = ["run", "text_report", "--quiet", "--input", '{"text": "One. Two."}']
+    assert main(["--store", str(other), *run]) == 0
+    capsys.readouterr()
+    assert other.is_file()
+    assert main(["executions"]) == 0  # the default store, in HIVE_MCP_HOME, has none
+    assert "no executions in the store at" in capsys.readouterr().err
+    assert main(["--store", str(other), "executions", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["agent"] == "text_report" and listed["status"] == "completed"

@@ -49,7 +49,10 @@ async def _demo(settings: Settings, customer: str, answer: str) -> int:
         command=sys.executable, args=["-m", "hive_mcp", "serve"], env=env
     )
     _say("▶ starting `hive-mcp serve` over stdio and connecting with the MCP client")
-    _say(f"  store: {settings.store_path} (HIVE_MCP_HOME; 'hive-mcp executions' lists what ran)")
+    _say(
+        f"  store: {settings.store_label} "
+        "(HIVE_MCP_STORE or HIVE_MCP_HOME; 'hive-mcp executions' lists what ran)"
+    )
     async with Client(server) as client:
         tools = sorted(t.name for t in (await client.list_tools()).tools)
         _say(f"  tools: {', '.join(tools)}")

@@ -28,7 +28,7 @@ from hive_mcp.cli._ops import add_commands
 from hive_mcp.cli._render import render_goal, render_report
 from hive_mcp.config import Settings
 from hive_mcp.errors import AgentFileError, HiveError, InputError, UsageError
-from hive_mcp.store import ExecutionRecord, SQLiteStore
+from hive_mcp.store import ExecutionRecord
 
 # Each command imports what it needs: the graph, the runtime and the tool
 # servers are heavy, and the operator commands need none of them.
@@ -52,6 +52,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # --store is the setting for this command and what it starts (delegates,
+    # servers), as HIVE_MCP_STORE would be; put back after (main runs in tests).
+    before = os.environ.get("HIVE_MCP_STORE")
+    if args.store:
+        os.environ["HIVE_MCP_STORE"] = args.store
+    try:
+        return _handle(parser, args)
+    finally:
+        if before is None:
+            os.environ.pop("HIVE_MCP_STORE", None)
+        else:
+            os.environ["HIVE_MCP_STORE"] = before
+
+
+def _handle(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         check_text_arguments(parser, args)
         code: int = args.handler(args)
@@ -95,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
+    parser.add_argument(
+        "--store",
+        metavar="URL_OR_FILE",
+        help="the store: postgresql://USER@HOST:PORT/DB or a SQLite file "
+        "(default: $HIVE_MCP_STORE, else store.db in $HIVE_MCP_HOME)",
+    )
     parser.add_argument("--version", action="version", version=f"hive-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -372,7 +393,7 @@ def _report(args: argparse.Namespace) -> int:
     from hive_mcp.runtime import build_report
 
     settings = Settings.load()
-    store = SQLiteStore(settings.store_path)
+    store = settings.open_store()
     try:
         report = anyio.run(build_report, store, args.execution)
     finally:
@@ -389,7 +410,7 @@ def _goal(args: argparse.Namespace) -> int:
 
     settings = Settings.load()
     agent = _catalog(settings).get(args.agent)
-    store = SQLiteStore(settings.store_path)
+    store = settings.open_store()
     try:
         limit = {} if args.limit is None else {"limit": args.limit}
         progress = anyio.run(functools.partial(evaluate_goal, store, agent.spec, **limit))

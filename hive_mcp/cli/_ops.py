@@ -40,7 +40,7 @@ from hive_mcp.store import (
     PruneReport,
     RetentionPolicy,
     RuntimeInfo,
-    SQLiteStore,
+    Store,
     prune,
 )
 
@@ -110,7 +110,7 @@ def _executions(args: argparse.Namespace) -> int:
     limit = _whole(args.limit, "--limit", minimum=1)
     settings = Settings.load()
 
-    async def read(store: SQLiteStore) -> list[ExecutionRecord]:
+    async def read(store: Store) -> list[ExecutionRecord]:
         return await store.list_executions(agent=args.agent, statuses=statuses, limit=limit)
 
     records = _with_store(settings, read)
@@ -118,7 +118,7 @@ def _executions(args: argparse.Namespace) -> int:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return 0
     if not records:
-        print(f"no executions in the store at {settings.store_path}", file=sys.stderr)
+        print(f"no executions in the store at {settings.store_label}", file=sys.stderr)
         return 0
     width = max(len(r.agent) for r in records)
     for r in records:
@@ -146,7 +146,7 @@ def _events(args: argparse.Namespace) -> int:
     after = _whole(args.after, "--after", minimum=0)
     settings = Settings.load()
 
-    async def show(store: SQLiteStore) -> None:
+    async def show(store: Store) -> None:
         await _known(store, args.execution, settings)
         seen = after
         while True:
@@ -194,7 +194,7 @@ def _input(args: argparse.Namespace) -> int:
     answer_text(args.text, "TEXT", settings)
     payload = {"text": args.text, "node_id": args.node}
 
-    async def deliver(store: SQLiteStore) -> tuple[dict[str, Any] | None, RuntimeInfo | None]:
+    async def deliver(store: Store) -> tuple[dict[str, Any] | None, RuntimeInfo | None]:
         record = await _known(store, args.execution, settings)
         _check_waiting(record, args.node)
         return await _through_runtime(store, record, CommandKind.INPUT, payload)
@@ -237,7 +237,7 @@ def _check_waiting(record: ExecutionRecord, node: str | None) -> None:
 def _cancel(args: argparse.Namespace) -> int:
     settings = Settings.load()
 
-    async def cancel(store: SQLiteStore) -> str:
+    async def cancel(store: Store) -> str:
         record = await _known(store, args.execution, settings)
         if record.status.is_final:
             return f"already {record.status.value}; nothing to cancel"
@@ -251,7 +251,7 @@ def _cancel(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _cancel_here(store: SQLiteStore, record: ExecutionRecord, settings: Settings) -> None:
+async def _cancel_here(store: Store, record: ExecutionRecord, settings: Settings) -> None:
     """No live process runs it: cancel it here with its delegates, as a server would."""
     from hive_mcp.cli._session import session_runtime
     from hive_mcp.runtime import record_cancelled
@@ -270,7 +270,7 @@ async def _cancel_here(store: SQLiteStore, record: ExecutionRecord, settings: Se
 
 
 async def _through_runtime(
-    store: SQLiteStore, record: ExecutionRecord, kind: CommandKind, payload: dict[str, Any]
+    store: Store, record: ExecutionRecord, kind: CommandKind, payload: dict[str, Any]
 ) -> tuple[dict[str, Any] | None, RuntimeInfo | None]:
     """Have the live process that runs the execution apply the command.
 
@@ -315,7 +315,7 @@ def _prune(args: argparse.Namespace) -> int:
         )
         return 0
 
-    async def run(store: SQLiteStore) -> PruneReport:
+    async def run(store: Store) -> PruneReport:
         return await prune(store, policy, data_dir=settings.data_dir, dry_run=args.dry_run)
 
     report = _with_store(settings, run)
@@ -334,19 +334,19 @@ def _prune(args: argparse.Namespace) -> int:
 # -- helpers -------------------------------------------------------------
 
 
-def _with_store(settings: Settings, fn: Callable[[SQLiteStore], Awaitable[T]]) -> T:
-    store = SQLiteStore(settings.store_path)
+def _with_store(settings: Settings, fn: Callable[[Store], Awaitable[T]]) -> T:
+    store = settings.open_store()
     try:
         return anyio.run(fn, store)
     finally:
         anyio.run(store.close)
 
 
-async def _known(store: SQLiteStore, execution_id: str, settings: Settings) -> ExecutionRecord:
+async def _known(store: Store, execution_id: str, settings: Settings) -> ExecutionRecord:
     record = await store.get_execution(execution_id)
     if record is None:
         raise UnknownExecutionError(
-            f"no execution {execution_id!r} in the store at {settings.store_path}; "
+            f"no execution {execution_id!r} in the store at {settings.store_label}; "
             "'hive-mcp executions' lists them"
         )
     return record

@@ -29,7 +29,7 @@ from hive_mcp.errors import UnknownExecutionError
 from hive_mcp.events import EventType, Subscription
 from hive_mcp.graph import Agent, AgentCatalog, GraphExecutor
 from hive_mcp.runtime import AgentRuntime
-from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
+from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, Store
 from hive_mcp.toolbox import Toolbox
 
 __all__ = [
@@ -74,7 +74,7 @@ def run_session(
 
     The output JSON goes to ``output`` (from ``claim_stdout``), else to ``sys.stdout``.
     """
-    store = SQLiteStore(settings.store_path)
+    store = settings.open_store()
     outcome = _Outcome()
     try:
         anyio.run(_main, store, settings, catalog, start, quiet, deque(answers), outcome)
@@ -101,7 +101,7 @@ def run_session(
 
 
 async def _main(
-    store: SQLiteStore,
+    store: Store,
     settings: Settings,
     catalog: AgentCatalog,
     start: Start,
@@ -176,7 +176,7 @@ def resume_session(
         record = await journal.store.get_execution(execution_id)
         if record is None:
             raise UnknownExecutionError(
-                f"no execution {execution_id!r} in the store at {settings.store_path}; "
+                f"no execution {execution_id!r} in the store at {settings.store_label}; "
                 "'hive-mcp executions' lists them"
             )
         await runtime.claim(record.id)  # refuse before saying anything if another process runs it

@@ -3,6 +3,7 @@
 from hive_mcp.store._base import Store
 from hive_mcp.store._control import Command, CommandKind, RuntimeInfo, RuntimeRole
 from hive_mcp.store._journal import Journal
+from hive_mcp.store._open import is_store_url, open_store, redact_url, store_label
 from hive_mcp.store._records import (
     Checkpoint,
     ExecutionRecord,
@@ -40,6 +41,10 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "WriteBatch",
+    "is_store_url",
+    "open_store",
     "prune",
+    "redact_url",
     "select_prunable",
+    "store_label",
 ]
