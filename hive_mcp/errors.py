@@ -109,6 +109,10 @@ class StoreError(RunError):
     """The store cannot be opened, read or written."""
 
 
+class LeaseLostError(StoreError):
+    """A write was refused: another runtime took over the execution's lease."""
+
+
 class StoreWriteError(StoreError):
     """A write stored nothing for the executions in ``failed`` (id -> reason).
 

@@ -134,9 +134,9 @@ async def test_a_large_batch_is_written_in_parts_that_keep_each_execution_whole(
     parts: list[WriteBatch] = []
     write_part = store._write
 
-    async def spy(part: WriteBatch) -> None:
+    async def spy(part: WriteBatch, leases: dict[str, str]) -> None:
         parts.append(part)
-        await write_part(part)
+        await write_part(part, leases)
 
     store._write = spy  # type: ignore[method-assign]
     batch = WriteBatch()

@@ -16,6 +16,7 @@ not only when its heartbeat goes stale).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import sys
@@ -31,19 +32,40 @@ from hive_mcp.store import Command, CommandKind, RuntimeInfo, RuntimeRole, Store
 
 __all__ = [
     "HEARTBEAT_EVERY",
-    "STALE_AFTER",
     "Presence",
     "busy_error",
     "holder_of",
     "is_alive",
     "live_runtimes",
     "send_command",
+    "stale_after",
 ]
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 1.0
-STALE_AFTER = 10.0  # a heartbeat older than this is a runtime gone
+ENV_LEASE_EXPIRY = "HIVE_MCP_LEASE_EXPIRY"
+
+
+def stale_after() -> float:
+    """Seconds without a heartbeat after which a runtime counts as gone: its executions
+    are taken over. ``HIVE_MCP_LEASE_EXPIRY`` (default 10); every process sharing a
+    store must use the same value."""
+    text = os.environ.get(ENV_LEASE_EXPIRY, "").strip()
+    if not text:
+        return 10.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 2 * HEARTBEAT_EVERY or math.isinf(value):
+        raise UsageError(
+            f"{ENV_LEASE_EXPIRY} must be a number of seconds of at least {2 * HEARTBEAT_EVERY:g} "
+            f"(two heartbeats), not {text!r}"
+        )
+    return value
+
+
 POLL_EVERY = 0.25  # how often a server looks for operator commands
 FORGET_AFTER = 86_400.0  # entries of runtimes that died without saying goodbye
 HOST = socket.gethostname()
@@ -53,7 +75,7 @@ Clock = Callable[[], float]
 
 def is_alive(runtime: RuntimeInfo, now: float) -> bool:
     """Whether ``runtime`` still runs: a fresh heartbeat and, on this host, a process."""
-    if runtime.heartbeat_at < now - STALE_AFTER:
+    if runtime.heartbeat_at < now - stale_after():
         return False
     return runtime.host != HOST or _process_exists(runtime.pid)
 
@@ -109,6 +131,7 @@ class Presence:
         on_input: Callable[[str, str, str | None], Awaitable[str]],
         on_cancel: Callable[[str], Awaitable[bool]],
     ) -> None:
+        stale_after()  # a bad HIVE_MCP_LEASE_EXPIRY is refused before anything runs
         now = clock()
         self.info = RuntimeInfo(
             id=f"rt_{uuid.uuid4().hex[:12]}",

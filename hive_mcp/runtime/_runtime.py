@@ -44,7 +44,13 @@ from hive_mcp.llm import ProviderResolver
 from hive_mcp.runtime._delegation import LocalAgents, cancel_remote_delegates
 from hive_mcp.runtime._goals import DEFAULT_GOAL_WINDOW, GoalProgress, evaluate_goal
 from hive_mcp.runtime._keyed import KeyedLocks
-from hive_mcp.runtime._presence import Presence, busy_error, send_command
+from hive_mcp.runtime._presence import (
+    Presence,
+    busy_error,
+    live_runtimes,
+    send_command,
+    stale_after,
+)
 from hive_mcp.runtime._slots import Slots
 from hive_mcp.runtime._triggers import Clock, SystemClock, Triggers, primary_memory
 from hive_mcp.store import (
@@ -65,6 +71,7 @@ __all__ = ["AgentRuntime", "RuntimeLimits", "record_cancelled"]
 log = logging.getLogger(__name__)
 
 _UNFINISHED = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.WAITING_FOR_INPUT)
+_RUNNABLE = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)  # a parked one waits for its answer
 _ENDINGS = (
     EventType.EXECUTION_COMPLETED,
     EventType.EXECUTION_FAILED,
@@ -114,6 +121,7 @@ class AgentRuntime:
         role: RuntimeRole = "server",
         retention: RetentionPolicy | None = None,
         retention_every: float = 3600.0,
+        takeover_every: float | None = None,
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
@@ -140,6 +148,7 @@ class AgentRuntime:
         )
         self._retention = retention
         self._retention_every = retention_every
+        self._takeover_every = takeover_every
         self._now = now
         self._sleep = sleep
 
@@ -162,6 +171,8 @@ class AgentRuntime:
         self._task_group.start_soon(self.presence.run)
         if self._retention is not None and not self._retention.keeps_everything:
             self._task_group.start_soon(self._keep_tidy, self._retention)
+        if self._takeover_every is not None:
+            self._task_group.start_soon(self._keep_taking_over, self._takeover_every)
         return self
 
     async def __aexit__(
@@ -330,6 +341,9 @@ class AgentRuntime:
                 if holder is not None:
                     log.warning("execution %s runs in process %s; not here", eid, holder.pid)
                     return
+                # Its writes from here on need this runtime's lease: should another
+                # runtime take it over (this one seemed dead), they are refused.
+                self.journal.fence(eid, self.presence.info.id)
                 await self._take_slot(eid)
                 live.started.set()
                 if resume:
@@ -341,6 +355,7 @@ class AgentRuntime:
             if lost is None:
                 log.exception("execution %s crashed", eid)
         finally:
+            self.journal.unfence(eid)
             await self._release_slot(eid)
             self._live.pop(eid, None)
             live.finished.set()
@@ -393,6 +408,39 @@ class AgentRuntime:
         record = await self.get_execution(execution_id)
         if record.status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
             self._launch(self.executor(record.agent), record, resume=True)
+
+    async def take_over(self) -> list[str]:
+        """Resume the pending and running executions no live runtime holds; return their ids.
+
+        A runtime that died (killed, its machine gone) leaves its executions
+        leased to it; once it no longer counts as alive (its process is gone,
+        on this machine, or its heartbeat is older than ``stale_after()``) they
+        are resumed here, each by one runtime only: the lease is claimed in
+        one statement. An execution with no lease yet is left alone while it
+        is fresh (its starter claims it in a moment).
+        """
+        store = self.journal.store
+        now = self._now()
+        live = {r.id for r in await live_runtimes(store, now)}
+        taken = []
+        for record in await store.list_executions(statuses=_RUNNABLE, limit=100_000):
+            if record.id in self._live or record.agent not in self.catalog.agents:
+                continue
+            holder = await store.execution_holder(record.id)
+            if holder in live or (holder is None and record.updated_at > now - stale_after()):
+                continue
+            log.info("taking over execution %s (its runtime %s is gone)", record.id, holder)
+            self._launch(self.executor(record.agent), record, resume=True)
+            taken.append(record.id)
+        return taken
+
+    async def _keep_taking_over(self, every: float) -> None:
+        while True:
+            await self._sleep(every)
+            try:
+                await self.take_over()
+            except Exception:  # the next round tries again; the server stays up
+                log.exception("looking for executions to take over failed")
 
     async def resume_unfinished(self) -> list[str]:
         """Resume every execution the store holds as pending, running or waiting."""

@@ -45,10 +45,14 @@ from hive_mcp.server._reload import watch_agents
 from hive_mcp.server._run_tool import stop_serving
 from hive_mcp.server._stdio import claim_stdout, serve_stdio
 from hive_mcp.server._webhooks import webhook_route
-from hive_mcp.store import Journal, SQLiteStore
+from hive_mcp.store import Journal
 from hive_mcp.toolbox import Toolbox
 
 __all__ = ["http_app", "is_loopback", "serve"]
+
+# How often a server looks for executions of runtimes that died (other
+# servers sharing the store, killed or gone with their machine).
+TAKEOVER_EVERY = 1.0
 
 
 def is_loopback(host: str) -> bool:
@@ -119,7 +123,7 @@ async def serve(
     catalog = settings.load_catalog()
     for error in catalog.errors:
         print_err(f"warning: skipped {error}")
-    store = SQLiteStore(settings.store_path)
+    store = settings.open_store()
     try:
         async with (
             _signals() as signals,  # from the start: a stop while starting is kept for later
@@ -133,6 +137,7 @@ async def serve(
                 limits=settings.limits,
                 triggers=True,
                 retention=settings.retention,  # prunes on start, then hourly
+                takeover_every=TAKEOVER_EVERY,
             ) as runtime,
         ):
             tune_for_serving()  # start-up is done, no execution runs yet: see _gc.py

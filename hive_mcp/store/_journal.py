@@ -89,6 +89,7 @@ class Journal:
         self._inflight: _Ticket | None = None
         self._work = anyio.Event()
         self._lost: dict[str, str] = {}  # execution -> why its last writes were not stored
+        self._fences: dict[str, str] = {}  # execution -> the runtime whose lease writes need
         self._closing = False
         self._task_group: TaskGroup | None = None
 
@@ -127,6 +128,14 @@ class Journal:
             self._next_seq[execution_id] = last + 1
             self._committed.setdefault(execution_id, last)
         return self._next_seq[execution_id] - 1
+
+    def fence(self, execution_id: str, runtime_id: str) -> None:
+        """From now on write the execution only while ``runtime_id`` holds its lease."""
+        self._fences[execution_id] = runtime_id
+
+    def unfence(self, execution_id: str) -> None:
+        """Stop checking the execution's lease (its runtime is done with it)."""
+        self._fences.pop(execution_id, None)
 
     def begin_execution(self, record: ExecutionRecord) -> None:
         """Queue a brand-new execution record; its events start at seq 1."""
@@ -225,6 +234,9 @@ class Journal:
             if self._closing and not self._pending:
                 return
             batch, self._pending = self._pending, WriteBatch()
+            if self._fences:
+                fences = self._fences
+                batch.leases = {e: fences[e] for e in executions_of(batch) if e in fences}
             ticket, self._ticket = self._ticket, _Ticket()
             self._inflight = ticket
             try:

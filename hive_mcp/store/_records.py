@@ -97,6 +97,13 @@ class WriteBatch:
     checkpoints: list[Checkpoint] = field(default_factory=list)
     executions: list[ExecutionRecord] = field(default_factory=list)
     node_states: list[NodeState] = field(default_factory=list)
+    leases: dict[str, str] = field(default_factory=dict)
+    """Fencing: execution id -> the runtime that must still hold its lease.
+
+    The store writes nothing of such an execution when its lease is held by
+    another runtime (one that took it over): a runtime that was only slow
+    cannot overwrite what the new holder writes.
+    """
 
     def __bool__(self) -> bool:
         return bool(self.events or self.checkpoints or self.executions or self.node_states)

@@ -37,7 +37,7 @@ import anyio.to_thread
 from pydantic_core import PydanticSerializationError
 
 from hive_mcp._values import clean_text
-from hive_mcp.errors import StoreError, StoreWriteError
+from hive_mcp.errors import LeaseLostError, StoreError, StoreWriteError
 from hive_mcp.events import Event, EventType
 from hive_mcp.store._records import (
     Checkpoint,
@@ -202,9 +202,10 @@ class SQLiteStore(SharedTables):
         names the executions that got nothing stored.
         """
         failed: dict[str, str] = {}
+        leases = batch.leases
         for part in _by_execution(batch, CHUNK_ROWS):
             try:
-                await self._write(part)
+                await self._write(part, leases)
             except StoreError as exc:
                 singles = _by_execution(part, 0)  # one execution each
                 if len(singles) == 1:
@@ -212,7 +213,7 @@ class SQLiteStore(SharedTables):
                     continue
                 for single in singles:
                     try:
-                        await self._write(single)
+                        await self._write(single, leases)
                     except StoreError as single_exc:
                         failed.update(dict.fromkeys(executions_of(single), str(single_exc)))
         if failed:
@@ -221,7 +222,7 @@ class SQLiteStore(SharedTables):
                 f"{len(failed)} execution(s) not stored: {'; '.join(reasons)}", failed
             )
 
-    async def _write(self, batch: WriteBatch) -> None:
+    async def _write(self, batch: WriteBatch, leases: dict[str, str]) -> None:
         events = [
             (e.execution_id, e.seq, e.type.value, e.node_id, e.timestamp, _json(e.data))
             for e in batch.events
@@ -234,9 +235,13 @@ class SQLiteStore(SharedTables):
         ]
         node_states = [(s.execution_id, s.key, clean_text(s.state_json)) for s in batch.node_states]
 
+        fenced = {e: leases[e] for e in executions_of(batch) if e in leases}
+
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if fenced:
+                    _check_leases(conn, fenced)
                 if executions:
                     conn.executemany(
                         "INSERT INTO executions (id, agent, status, created_at, body) "
@@ -466,6 +471,21 @@ def _record_json(record: ExecutionRecord) -> str:
         return record.model_dump_json()
     except PydanticSerializationError:  # a lone surrogate, from data no door checked
         return _json(record.model_dump(mode="json"))
+
+
+def _check_leases(conn: sqlite3.Connection, fenced: dict[str, str]) -> None:
+    """Refuse the write when an execution's lease moved to another runtime."""
+    marks = ",".join("?" * len(fenced))
+    rows = conn.execute(
+        f"SELECT execution_id, runtime_id FROM leases WHERE execution_id IN ({marks})",
+        list(fenced),
+    ).fetchall()
+    for execution_id, holder in rows:
+        if holder != fenced[execution_id]:
+            raise LeaseLostError(
+                f"execution {execution_id} was taken over by runtime {holder}; "
+                f"runtime {fenced[execution_id]} no longer writes it"
+            )
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
