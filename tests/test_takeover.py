@@ -134,3 +134,22 @@ async def test_a_paused_server_that_lost_its_lease_writes_nothing_more_to_the_ex
     assert types[-1] == "execution_completed"
     assert final["status"] == "completed" and final["output"] == {"done": True}
     assert state == final
+
+
+async def test_servers_with_their_own_homes_on_one_store_seal_questions_with_one_key(
+    tmp_path: Path,
+) -> None:
+    from hive_mcp.server import request_state_key
+    from hive_mcp.store import SQLiteStore
+
+    a, b = SQLiteStore(tmp_path / "shared.db"), SQLiteStore(tmp_path / "shared.db")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "request_state.key").write_bytes(b"k" * 32)  # an earlier version's
+    try:
+        first = await request_state_key(a, tmp_path / "old")
+        assert first == b"k" * 32  # questions sealed before the upgrade stay answerable
+        assert await request_state_key(b, tmp_path / "new") == first
+        assert not (tmp_path / "new").exists()  # nothing of it lives in a home any more
+    finally:
+        await a.close()
+        await b.close()

@@ -21,6 +21,7 @@ from hive_mcp.server._models import AgentList, EventInfo, ExecutionInfo
 from hive_mcp.server._prompts import register_prompts
 from hive_mcp.server._run_tool import run_tool
 from hive_mcp.server._tools import register_tools
+from hive_mcp.store import Store
 
 __all__ = ["build_server", "notify_resource_updates", "request_state_key"]
 
@@ -35,14 +36,16 @@ cancel_execution, list_executions) work for every agent.
 """
 
 
-def request_state_key(home: Path) -> bytes:
-    """A persistent key for sealing request_state, so a question survives a restart."""
-    path = home / "request_state.key"
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
-    return path.read_bytes()
+async def request_state_key(store: Store, home: Path) -> bytes:
+    """The key that seals request_state, kept in the store: a question survives a
+    restart and can be answered through any server sharing the store.
+
+    A key that an earlier version kept in ``HIVE_MCP_HOME/request_state.key``
+    becomes the store's, so questions asked before an upgrade stay answerable.
+    """
+    legacy = home / "request_state.key"
+    first = legacy.read_bytes() if legacy.is_file() else secrets.token_bytes(32)
+    return await store.secret("request_state", first)
 
 
 def build_server(

@@ -145,7 +145,9 @@ async def serve(
                 await runtime.resume_unfinished()
             updates = InMemorySubscriptionBus()
             server = build_server(
-                runtime, state_key=request_state_key(settings.home), subscriptions=updates
+                runtime,
+                state_key=await request_state_key(store, settings.home),
+                subscriptions=updates,
             )
             async with anyio.create_task_group() as tg:
                 stop = _stopping(tg.cancel_scope.cancel)

@@ -107,6 +107,12 @@ class Store(Protocol):
     async def withdraw_command(self, command_id: int) -> bool:
         """Delete the command if nobody took it yet; ``False`` if it was taken."""
 
+    async def secret(self, name: str, first: bytes) -> bytes:
+        """The key stored under ``name``, the same for every process sharing the store.
+
+        ``first`` becomes it when none is stored yet (the first caller wins a race).
+        """
+
     # -- retention ----------------------------------------------------------
 
     async def execution_stubs(self) -> list[ExecutionStub]:

@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS commands (
 );
 CREATE INDEX IF NOT EXISTS commands_untaken ON commands (runtime_id) WHERE taken_at IS NULL;
 CREATE INDEX IF NOT EXISTS commands_by_execution ON commands (execution_id);
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 """
 _COMMAND_COLUMNS = (
     "id, execution_id, runtime_id, kind, payload, created_at, taken_at, done_at, result, error"
@@ -116,6 +120,18 @@ class SharedTables:
             RuntimeInfo(id=i, pid=p, host=h, role=r, started_at=s, heartbeat_at=b)
             for i, p, h, r, s, b in rows
         ]
+
+    async def secret(self, name: str, first: bytes) -> bytes:
+        """The key stored under ``name``; ``first`` becomes it when there is none yet."""
+
+        def run(conn: sqlite3.Connection) -> bytes:
+            with _transaction(conn):
+                conn.execute("INSERT OR IGNORE INTO secrets VALUES (?, ?)", (name, first))
+                return bytes(
+                    conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()[0]
+                )
+
+        return await self._call(run)
 
     async def claim_execution(
         self, execution_id: str, runtime_id: str, *, live: Collection[str]
