@@ -64,8 +64,7 @@ class PostgresStore:
     """A ``Store`` in a PostgreSQL database (its tables created on first use)."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        check_url(url)
-        self.url = url
+        self.url = check_url(url)
         self.shown = redact_url(url)
         self.pool_size = pool_size
         self._pool: psycopg_pool.AsyncConnectionPool[Conn] | None = None

@@ -110,8 +110,12 @@ CREATE TABLE IF NOT EXISTS hive_mcp_schema (
 """
 
 
-def check_url(url: str) -> None:
-    """Refuse a URL that psycopg cannot use, before any connection is tried."""
+def check_url(url: str) -> str:
+    """Refuse a URL that psycopg cannot use, before any connection is tried; return it
+    with its scheme in lower case (libpq takes no other). The errors chain no cause:
+    psycopg's message may quote the URL, password and all."""
+    scheme, sep, rest = url.partition("://")
+    url = scheme.lower() + sep + rest
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
@@ -120,14 +124,15 @@ def check_url(url: str) -> None:
         raise StoreError(
             f"bad PostgreSQL URL {shown}: {scrub(str(exc), url)}; write it as "
             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-        ) from exc
+        ) from None
     try:
         psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error as exc:
         raise StoreError(
             f"bad PostgreSQL URL {shown}: {_first_line(exc, url)}; write it as "
             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-        ) from exc
+        ) from None
+    return url
 
 
 async def ensure_schema(conn: psycopg.AsyncConnection[tuple[object, ...]], url: str) -> None:
