@@ -24,6 +24,7 @@ from hive_mcp.store import (
     CommandKind,
     ExecutionRecord,
     ExecutionStatus,
+    Journal,
     NodeState,
     RowCounts,
     RuntimeInfo,
@@ -451,6 +452,48 @@ async def test_many_executions_are_deleted_across_several_transactions(store: St
     counts = await store.delete_executions([r.id for r in records])
     assert counts == RowCounts(executions=1_203)
     assert await store.execution_stubs() == []
+
+
+# -- the journal over the store, and several processes on one store ----------------
+
+
+async def test_a_journal_numbers_stores_and_reopens_an_executions_log(store: Store) -> None:
+    async with Journal(store) as journal:
+        journal.begin_execution(ExecutionRecord(id="e1", agent="a"))
+        for n in range(50):
+            journal.emit("e1", EventType.CUSTOM, data={"n": n})
+        await journal.checkpoint("e1", {"step": 1})
+        await journal.save_node_state("e1", "loop", '{"turns": 3}')
+    async with Journal(store) as journal:
+        assert await journal.open_execution("e1") == 51
+        journal.emit("e1", EventType.CUSTOM, data={"n": 50})
+        await journal.flush("e1")
+    assert [e.seq for e in await store.read_events("e1")] == list(range(1, 53))
+    checkpoint = await store.last_checkpoint("e1")
+    assert checkpoint is not None and (checkpoint.event_seq, checkpoint.state) == (51, {"step": 1})
+    assert await store.load_node_state("e1", "loop") == {"turns": 3}
+
+
+async def test_two_stores_on_one_target_see_each_others_writes_and_leases(
+    store: Store, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    target = (
+        request.getfixturevalue("pg_url")
+        if isinstance(store, PostgresStore)
+        else tmp_path / "store.db"
+    )
+    other = open_store(target)
+    try:
+        await store.write(WriteBatch(executions=[ExecutionRecord(id="e1", agent="a")]))
+        seen = await other.get_execution("e1")
+        assert seen is not None and seen.agent == "a"
+        assert await store.claim_execution("e1", "rt_a", live=["rt_a", "rt_b"]) == "rt_a"
+        assert await other.claim_execution("e1", "rt_b", live=["rt_a", "rt_b"]) == "rt_a"
+        queued = await other.add_command(command(runtime_id="rt_a"))
+        assert [c.id for c in await store.take_commands("rt_a", now=6.0)] == [queued]
+        assert await other.take_commands("rt_a", now=7.0) == []
+    finally:
+        await other.close()
 
 
 # -- choosing the backend ------------------------------------------------------------
