@@ -7,6 +7,7 @@ schema table) is at the end.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -46,13 +47,32 @@ WAITING = ExecutionStatus.WAITING_FOR_INPUT
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where the store is: a SQLite file, or a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        store: Store = open_store(tmp_path / "store.db")
-    else:
-        store = open_store(request.getfixturevalue("pg_url"))
+        return tmp_path / "store.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+async def store(target: str | Path) -> AsyncIterator[Store]:
+    store = open_store(target)
     yield store
     await store.close()
+
+
+@contextlib.asynccontextmanager
+async def racers(target: str | Path, n: int) -> AsyncIterator[tuple[list[Store], anyio.Event]]:
+    """``n`` more stores on ``target`` (as many processes would have: a connection each),
+    opened, and an event that starts their race."""
+    stores = [open_store(target) for _ in range(n)]
+    try:
+        for racer in stores:
+            await racer.last_seq("warm-up")  # opened now, not in the race
+        yield stores, anyio.Event()
+    finally:
+        for racer in stores:
+            await racer.close()
 
 
 def events(execution_id: str, *types: EventType, start: int = 1) -> list[Event]:
@@ -298,17 +318,22 @@ async def test_forgetting_a_runtime_frees_its_leases_and_drops_its_untaken_comma
     assert await store.get_command(taken) is not None  # taken: its outcome is kept
 
 
-async def test_of_many_claims_at_once_on_one_execution_exactly_one_wins(store: Store) -> None:
+async def test_of_many_claims_at_once_on_one_execution_exactly_one_wins(
+    store: Store, target: str | Path
+) -> None:
     claimers = [f"rt_{n}" for n in range(8)]
     results: dict[str, str] = {}
+    async with racers(target, len(claimers)) as (stores, go):
 
-    async def claim(runtime_id: str) -> None:
-        results[runtime_id] = await store.claim_execution("e1", runtime_id, live=claimers)
+        async def claim(n: int) -> None:
+            await go.wait()
+            results[claimers[n]] = await stores[n].claim_execution("e1", claimers[n], live=claimers)
 
-    with anyio.fail_after(HANG):
-        async with anyio.create_task_group() as tg:
-            for runtime_id in claimers:
-                tg.start_soon(claim, runtime_id)
+        with anyio.fail_after(HANG):
+            async with anyio.create_task_group() as tg:
+                for n in range(len(claimers)):
+                    tg.start_soon(claim, n)
+                go.set()
     winners = [r for r, holder in results.items() if holder == r]
     assert len(winners) == 1
     assert set(results.values()) == set(winners)  # every loser was told who holds it
@@ -364,20 +389,24 @@ async def test_a_command_is_withdrawn_only_while_nobody_took_it(store: Store) ->
 
 
 async def test_takers_racing_for_one_runtimes_commands_get_each_command_once(
-    store: Store,
+    store: Store, target: str | Path
 ) -> None:
-    ids = [await store.add_command(command(n=n)) for n in range(20)]
+    ids = [await store.add_command(command(n=n)) for n in range(60)]
     got: list[list[int]] = []
+    async with racers(target, 6) as (stores, go):
 
-    async def take(n: int) -> None:
-        got.append([c.id for c in await store.take_commands("rt_a", now=float(n))])
+        async def take(n: int) -> None:
+            await go.wait()
+            while batch := [c.id for c in await stores[n].take_commands("rt_a", now=float(n))]:
+                got.append(batch)
 
-    with anyio.fail_after(HANG):
-        async with anyio.create_task_group() as tg:
-            for n in range(6):
-                tg.start_soon(take, n)
-    taken = sorted(i for batch in got for i in batch)
-    assert taken == ids  # every command taken, none twice
+        with anyio.fail_after(HANG):
+            async with anyio.create_task_group() as tg:
+                for n in range(len(stores)):
+                    tg.start_soon(take, n)
+                go.set()
+    taken = [i for batch in got for i in batch]
+    assert sorted(taken) == ids  # every command taken, none twice
     assert all(batch == sorted(batch) for batch in got)  # each taker's oldest first
 
 
@@ -475,13 +504,8 @@ async def test_a_journal_numbers_stores_and_reopens_an_executions_log(store: Sto
 
 
 async def test_two_stores_on_one_target_see_each_others_writes_and_leases(
-    store: Store, tmp_path: Path, request: pytest.FixtureRequest
+    store: Store, target: str | Path
 ) -> None:
-    target = (
-        request.getfixturevalue("pg_url")
-        if isinstance(store, PostgresStore)
-        else tmp_path / "store.db"
-    )
     other = open_store(target)
     try:
         await store.write(WriteBatch(executions=[ExecutionRecord(id="e1", agent="a")]))
@@ -614,6 +638,20 @@ async def test_a_postgres_role_that_may_not_create_tables_is_told_so(
     finally:
         with psycopg.connect(pg_server.url, autocommit=True) as admin:
             admin.execute(f"DROP ROLE {role}")
+
+
+async def test_a_postgres_taker_skips_a_command_another_taker_holds_and_gets_it_later(
+    pg_url: str,
+) -> None:
+    store = open_store(pg_url)
+    first, second = await store.add_command(command()), await store.add_command(command())
+    async with await psycopg.AsyncConnection.connect(pg_url) as other:  # another taker, mid-take
+        await other.execute("SELECT id FROM commands WHERE id = %s FOR UPDATE", (first,))
+        with anyio.fail_after(HANG):  # skipped, not waited for
+            assert [c.id for c in await store.take_commands("rt_a", now=6.0)] == [second]
+        await other.rollback()  # that taker failed: the command is still untaken
+    assert [c.id for c in await store.take_commands("rt_a", now=7.0)] == [first]
+    await store.close()
 
 
 def test_a_bad_postgres_url_is_refused_at_once_without_its_password() -> None:
