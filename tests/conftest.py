@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from hive_mcp.store import Journal, SQLiteStore
+from tests import pg
+from tests.pg import PgServer
 
 
 def _is_loopback(address: Any) -> bool:
@@ -60,3 +62,17 @@ async def journal() -> AsyncIterator[Journal]:
     async with Journal(store) as j:
         yield j
     await store.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server for the session (tests/pg.py): HIVE_MCP_TEST_PG, or embedded."""
+    with pg.pg_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database of this test's own."""
+    with pg.fresh_database(pg_server) as url:
+        yield url

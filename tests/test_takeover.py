@@ -24,8 +24,17 @@ pytestmark = pytest.mark.anyio
 AGENTS = Path(__file__).resolve().parent / "agents"
 
 
-def replica_env(store: Path, agents: str = "waiter") -> dict[str, str]:
-    return {"HIVE_MCP_STORE": str(store), "HIVE_MCP_AGENTS": str(AGENTS / agents)}
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store every replica of a test shares: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "shared.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+def replica_env(store: str, agents: str = "waiter") -> dict[str, str]:
+    return {"HIVE_MCP_STORE": store, "HIVE_MCP_AGENTS": str(AGENTS / agents)}
 
 
 async def completed(client: Client, execution_id: str) -> dict[str, Any]:
@@ -39,12 +48,11 @@ async def completed(client: Client, execution_id: str) -> dict[str, Any]:
 
 
 async def test_an_execution_of_a_killed_server_is_resumed_by_another_and_completes_once(
-    tmp_path: Path,
+    tmp_path: Path, shared: str
 ) -> None:
-    store = tmp_path / "shared.db"
     go, effect = tmp_path / "go", tmp_path / "effect"
     port_a, port_b = free_port(), free_port()
-    env = replica_env(store)
+    env = replica_env(shared)
     with (
         http_server(tmp_path / "a", port_a, token=None, extra_env=env) as a,
         http_server(tmp_path / "b", port_b, token=None, extra_env=env),
@@ -78,15 +86,14 @@ async def test_an_execution_of_a_killed_server_is_resumed_by_another_and_complet
 
 
 async def test_a_paused_server_that_lost_its_lease_writes_nothing_more_to_the_execution(
-    tmp_path: Path,
+    tmp_path: Path, shared: str
 ) -> None:
     # A is stopped (SIGSTOP) past the lease expiry: B takes the execution over
     # and finishes it. When A runs again its step finishes too, and its writes
     # are refused: the log B wrote stays whole, with one end.
-    store = tmp_path / "shared.db"
     go, effect = tmp_path / "go", tmp_path / "effect"
     port_a, port_b = free_port(), free_port()
-    env = replica_env(store) | {"HIVE_MCP_LEASE_EXPIRY": "3"}
+    env = replica_env(shared) | {"HIVE_MCP_LEASE_EXPIRY": "3"}
     with (
         http_server(tmp_path / "a", port_a, token=None, extra_env=env) as a,
         http_server(tmp_path / "b", port_b, token=None, extra_env=env),
@@ -137,12 +144,12 @@ async def test_a_paused_server_that_lost_its_lease_writes_nothing_more_to_the_ex
 
 
 async def test_servers_with_their_own_homes_on_one_store_seal_questions_with_one_key(
-    tmp_path: Path,
+    tmp_path: Path, shared: str
 ) -> None:
     from hive_mcp.server import request_state_key
-    from hive_mcp.store import SQLiteStore
+    from hive_mcp.store import open_store
 
-    a, b = SQLiteStore(tmp_path / "shared.db"), SQLiteStore(tmp_path / "shared.db")
+    a, b = open_store(shared), open_store(shared)
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "request_state.key").write_bytes(b"k" * 32)  # an earlier version's
     try:

@@ -1,9 +1,15 @@
-"""Stores: durable executions, event logs and checkpoints, and the journal over them."""
+"""Stores: durable executions, event logs and checkpoints, and the journal over them.
+
+``open_store`` picks the backend: SQLite (``SQLiteStore``) for a path,
+PostgreSQL (``PostgresStore``, in ``hive_mcp.store._postgres``, imported only
+when used) for a ``postgresql://`` URL.
+"""
 
 from hive_mcp.store._base import Store
 from hive_mcp.store._control import Command, CommandKind, RuntimeInfo, RuntimeRole
 from hive_mcp.store._journal import Journal
-from hive_mcp.store._open import is_store_url, open_store, redact_url, store_label
+from hive_mcp.store._open import is_store_url, open_store, store_label
+from hive_mcp.store._pg_url import redact_url
 from hive_mcp.store._records import (
     Checkpoint,
     ExecutionRecord,
