@@ -22,6 +22,7 @@ from tests.test_transports import http_server
 
 pytestmark = pytest.mark.anyio
 AGENTS = Path(__file__).resolve().parent / "agents"
+REPO = AGENTS.parent.parent
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -160,3 +161,41 @@ async def test_servers_with_their_own_homes_on_one_store_seal_questions_with_one
     finally:
         await a.close()
         await b.close()
+
+
+async def test_started_on_one_server_followed_on_a_second_and_answered_on_a_third(
+    tmp_path: Path, pg_url: str
+) -> None:
+    # Every long-poll below waits up to 60 s for what another process commits;
+    # without a wake-up from PostgreSQL (LISTEN/NOTIFY) each would sit out its
+    # whole wait and the test its deadline.
+    env = replica_env(pg_url, agents="") | {"HIVE_MCP_AGENTS": str(REPO / "graph")}
+    ports = free_port(), free_port(), free_port()
+    with (
+        http_server(tmp_path / "a", ports[0], token=None, extra_env=env),
+        http_server(tmp_path / "b", ports[1], token=None, extra_env=env),
+        http_server(tmp_path / "c", ports[2], token=None, extra_env=env),
+        anyio.fail_after(50),
+    ):
+        a, b, c = (Client(streamable_http_client(f"http://127.0.0.1:{p}/mcp")) for p in ports)
+        async with a, b, c:
+            started = await call(
+                a, "start_execution", agent="support_desk", input={"customer": "Ada"}
+            )
+            eid = started["execution_id"]
+            seen: list[dict[str, Any]] = []
+            while not any(e["type"] == "client_input_requested" for e in seen):
+                page = await call(
+                    b, "get_events", execution_id=eid, after=len(seen), wait_seconds=60
+                )
+                seen += page["events"]
+            await call(c, "send_input", execution_id=eid, text="My order is late.")
+            while not any(e["type"] == "execution_completed" for e in seen):
+                page = await call(
+                    b, "get_events", execution_id=eid, after=len(seen), wait_seconds=60
+                )
+                seen += page["events"]
+            final = await call(b, "get_execution", execution_id=eid)
+    assert [e["seq"] for e in seen] == list(range(1, len(seen) + 1))
+    assert final["status"] == "completed"
+    assert [e["type"] for e in seen].count("client_input_received") == 1

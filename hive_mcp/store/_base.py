@@ -9,7 +9,7 @@ forget executions for retention.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from hive_mcp.events import Event, EventType
@@ -58,6 +58,15 @@ class Store(Protocol):
         types: Collection[EventType] | None = None,
     ) -> list[Event]:
         """Return events with ``seq > after`` in order, at most ``limit``."""
+
+    async def watch(self, on_commit: Callable[[str, int], None]) -> None:
+        """Until cancelled, call ``on_commit(execution_id, last_seq)`` when any process
+        commits events (this one too); return at once if the backend cannot tell.
+
+        Long-polls use it to wake when another process writes (PostgreSQL's
+        ``LISTEN``/``NOTIFY``); without it they see other processes' events when
+        their wait ends.
+        """
 
     async def last_seq(self, execution_id: str) -> int:
         """Return the highest stored event sequence number (0 when none)."""

@@ -92,11 +92,13 @@ class Journal:
         self._fences: dict[str, str] = {}  # execution -> the runtime whose lease writes need
         self._closing = False
         self._task_group: TaskGroup | None = None
+        self._watching = anyio.CancelScope()
 
     async def __aenter__(self) -> Journal:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._task_group.start_soon(self._writer)
+        self._task_group.start_soon(self._watch)
         return self
 
     async def __aexit__(
@@ -113,6 +115,7 @@ class Journal:
                 log.error("the journal's last writes were not stored: %s", lost)
             self._closing = True
             self._work.set()
+            self._watching.cancel()
         return await self._task_group.__aexit__(exc_type, exc, tb)
 
     # -- writing ---------------------------------------------------------
@@ -280,6 +283,21 @@ class Journal:
             waiter = self._changed.pop(execution_id, None)
             if waiter is not None:
                 waiter.set()
+
+    async def _watch(self) -> None:
+        with self._watching:
+            await self.store.watch(self._committed_elsewhere)
+
+    def _committed_elsewhere(self, execution_id: str, seq: int) -> None:
+        """Another process (or this one) committed the execution's events up to ``seq``."""
+        known = self._committed.get(execution_id)
+        if known is None or seq <= known:
+            return  # nobody here waits on it, or nothing new
+        if execution_id not in self._next_seq:  # written elsewhere, not by this journal
+            self._committed[execution_id] = seq
+        waiter = self._changed.pop(execution_id, None)
+        if waiter is not None:
+            waiter.set()
 
     # -- reading ---------------------------------------------------------
 

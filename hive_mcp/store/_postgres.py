@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -49,6 +49,8 @@ __all__ = ["PostgresStore"]
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
+CHANNEL = "hive_mcp_commits"  # NOTIFY payload: "<execution id> <last seq>"
+LISTEN_RETRY_S = (0.5, 5.0)  # first and longest pause before listening again
 
 
 class PostgresStore(SharedTables):
@@ -196,6 +198,14 @@ class PostgresStore(SharedTables):
                     "VALUES (%s, %s, %s, %s)",
                     checkpoints,
                 )
+            if events:  # delivered to every listener when (and only if) this commits
+                last: dict[str, int] = {}
+                for e in batch.events:
+                    last[e.execution_id] = max(e.seq, last.get(e.execution_id, 0))
+                await cur.executemany(
+                    "SELECT pg_notify(%s, %s)",
+                    [(CHANNEL, f"{eid} {seq}") for eid, seq in last.items()],
+                )
             if node_states:
                 await cur.executemany(
                     "INSERT INTO node_states (execution_id, key, state) VALUES (%s, %s, %s) "
@@ -309,6 +319,42 @@ class PostgresStore(SharedTables):
             (execution_id, key),
         )
         return None if row is None else dict(json.loads(row[0]))
+
+    async def watch(self, on_commit: Callable[[str, int], None]) -> None:
+        """Listen for commits (``LISTEN``) on a connection of its own, until cancelled.
+
+        A lost connection is opened again after a pause (0.5 s doubling to 5 s);
+        commits made meanwhile are seen by waits when they end.
+        """
+        pause = LISTEN_RETRY_S[0]
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                )
+            except (psycopg.Error, OSError) as exc:
+                log.warning(
+                    "store %s: cannot listen for commits (%s)", self.shown, explain(exc, self.url)
+                )
+            else:
+                try:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    pause = LISTEN_RETRY_S[0]
+                    async for notify in conn.notifies():
+                        execution_id, _, seq = notify.payload.partition(" ")
+                        if seq.isdigit():
+                            on_commit(execution_id, int(seq))
+                except psycopg.Error as exc:
+                    log.warning(
+                        "store %s: stopped listening for commits (%s)",
+                        self.shown,
+                        scrub(str(exc), self.url),
+                    )
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await conn.close()
+            await anyio.sleep(pause)
+            pause = min(pause * 2, LISTEN_RETRY_S[1])
 
     async def close(self) -> None:
         """Close the pool's connections; the store cannot be used afterwards."""

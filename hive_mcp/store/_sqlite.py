@@ -359,6 +359,9 @@ class SQLiteStore(SharedTables):
             for seq, kind, node_id, ts, data in rows
         ]
 
+    async def watch(self, on_commit: Callable[[str, int], None]) -> None:
+        """SQLite cannot tell of other processes' commits: waits end on their deadline."""
+
     async def last_seq(self, execution_id: str) -> int:
         """Return the highest stored sequence number of the execution."""
         row = await self._call(
