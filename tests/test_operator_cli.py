@@ -393,3 +393,29 @@ def test_store_option_names_the_store_every_command_opens(
     assert main(["--store", str(other), "executions", "--json"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
     assert listed["agent"] == "text_report" and listed["status"] == "completed"
+
+
+def test_the_operator_commands_work_the_same_on_a_postgresql_store(
+    pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HIVE_MCP_STORE", pg_url)
+    assert main(["run", "text_report", "--quiet", "--input", '{"text": "One. Two."}']) == 0
+    parked = park(capsys)  # support_desk, waiting for its answer
+    other = park(capsys, customer="Bo")
+    capsys.readouterr()
+
+    assert main(["executions", "--json"]) == 0
+    listed = {r["id"]: r["status"] for r in json.loads(capsys.readouterr().out)}
+    assert list(listed.values()).count("waiting_for_input") == 2 and len(listed) == 3
+    assert main(["events", parked, "--json"]) == 0
+    types = [json.loads(line)["type"] for line in capsys.readouterr().out.splitlines()]
+    assert "client_input_requested" in types
+
+    assert main(["input", parked, "My order is late."]) == 0  # resumed here, answered
+    assert main(["cancel", other]) == 0
+    assert "cancelled" in capsys.readouterr().out
+    assert main(["executions", "--json"]) == 0
+    after = {r["id"]: r["status"] for r in json.loads(capsys.readouterr().out)}
+    assert (after[parked], after[other]) == ("completed", "cancelled")
+    assert main(["prune", "--dry-run", "--keep", "1"]) == 0
+    assert "2" in capsys.readouterr().out  # two of the three finished ones would go

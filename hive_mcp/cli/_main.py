@@ -24,7 +24,7 @@ from hive_mcp import __version__
 from hive_mcp._stdout import claim_stdout
 from hive_mcp._values import check_value
 from hive_mcp.cli._checks import answer_text, check_text_arguments
-from hive_mcp.cli._ops import add_commands
+from hive_mcp.cli._ops import add_commands, with_store
 from hive_mcp.cli._render import render_goal, render_report
 from hive_mcp.config import Settings
 from hive_mcp.errors import AgentFileError, HiveError, InputError, UsageError
@@ -393,11 +393,7 @@ def _report(args: argparse.Namespace) -> int:
     from hive_mcp.runtime import build_report
 
     settings = Settings.load()
-    store = settings.open_store()
-    try:
-        report = anyio.run(build_report, store, args.execution)
-    finally:
-        anyio.run(store.close)
+    report = with_store(settings, lambda store: build_report(store, args.execution))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -410,12 +406,8 @@ def _goal(args: argparse.Namespace) -> int:
 
     settings = Settings.load()
     agent = _catalog(settings).get(args.agent)
-    store = settings.open_store()
-    try:
-        limit = {} if args.limit is None else {"limit": args.limit}
-        progress = anyio.run(functools.partial(evaluate_goal, store, agent.spec, **limit))
-    finally:
-        anyio.run(store.close)
+    limit = {} if args.limit is None else {"limit": args.limit}
+    progress = with_store(settings, lambda store: evaluate_goal(store, agent.spec, **limit))
     if args.json:
         print(progress.model_dump_json(indent=2))
         return 0

@@ -44,7 +44,7 @@ from hive_mcp.store import (
     prune,
 )
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "with_store"]
 
 FOLLOW_EVERY = 0.25  # seconds between looks at the store while following
 COMMAND_WAIT = 15.0  # how long input and cancel wait for a server's answer
@@ -113,7 +113,7 @@ def _executions(args: argparse.Namespace) -> int:
     async def read(store: Store) -> list[ExecutionRecord]:
         return await store.list_executions(agent=args.agent, statuses=statuses, limit=limit)
 
-    records = _with_store(settings, read)
+    records = with_store(settings, read)
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return 0
@@ -168,7 +168,7 @@ def _events(args: argparse.Namespace) -> int:
             await anyio.sleep(FOLLOW_EVERY)
 
     try:
-        _with_store(settings, show)
+        with_store(settings, show)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED  # following was all it did: nothing to say
     return 0
@@ -199,7 +199,7 @@ def _input(args: argparse.Namespace) -> int:
         _check_waiting(record, args.node)
         return await _through_runtime(store, record, CommandKind.INPUT, payload)
 
-    result, runtime = _with_store(settings, deliver)
+    result, runtime = with_store(settings, deliver)
     if result is None:
         # No server runs it: resume it here and answer, like 'resume --answer'.
         from hive_mcp.cli._session import resume_session
@@ -247,7 +247,7 @@ def _cancel(args: argparse.Namespace) -> int:
             return "cancelled"
         return "cancelled" if result.get("cancelled") else "already finished; nothing to cancel"
 
-    print(_with_store(settings, cancel))
+    print(with_store(settings, cancel))
     return 0
 
 
@@ -318,7 +318,7 @@ def _prune(args: argparse.Namespace) -> int:
     async def run(store: Store) -> PruneReport:
         return await prune(store, policy, data_dir=settings.data_dir, dry_run=args.dry_run)
 
-    report = _with_store(settings, run)
+    report = with_store(settings, run)
     verb = "would remove" if report.dry_run else "removed"
     for stub in report.executions:
         print(f"{verb} {stub.id}  {stub.agent}  {stub.status.value}  {_when(stub.updated_at)}")
@@ -334,12 +334,18 @@ def _prune(args: argparse.Namespace) -> int:
 # -- helpers -------------------------------------------------------------
 
 
-def _with_store(settings: Settings, fn: Callable[[Store], Awaitable[T]]) -> T:
-    store = settings.open_store()
-    try:
-        return anyio.run(fn, store)
-    finally:
-        anyio.run(store.close)
+def with_store(settings: Settings, fn: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``fn`` on the settings' store and close it, in one event loop (a
+    PostgreSQL pool belongs to the loop that opened it)."""
+
+    async def run() -> T:
+        store = settings.open_store()
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return anyio.run(run)
 
 
 async def _known(store: Store, execution_id: str, settings: Settings) -> ExecutionRecord:

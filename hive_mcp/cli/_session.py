@@ -23,6 +23,7 @@ from typing import BinaryIO, TextIO
 import anyio
 
 from hive_mcp.cli._checks import EXIT_INTERRUPTED
+from hive_mcp.cli._ops import with_store
 from hive_mcp.cli._render import ProgressPrinter
 from hive_mcp.config import Settings
 from hive_mcp.errors import UnknownExecutionError
@@ -74,12 +75,9 @@ def run_session(
 
     The output JSON goes to ``output`` (from ``claim_stdout``), else to ``sys.stdout``.
     """
-    store = settings.open_store()
     outcome = _Outcome()
-    try:
-        anyio.run(_main, store, settings, catalog, start, quiet, deque(answers), outcome)
-    finally:
-        anyio.run(store.close)
+    queued = deque(answers)
+    with_store(settings, lambda s: _main(s, settings, catalog, start, quiet, queued, outcome))
     record = outcome.record
     if outcome.interrupted:
         print("interrupted: the execution is recorded as cancelled", file=sys.stderr)
