@@ -110,11 +110,18 @@ def embedded_server() -> Iterator[PgServer]:
     user = _run_as()
     root = Path(tempfile.mkdtemp(prefix="hive-mcp-pg-"))
     process: subprocess.Popen[bytes] | None = None
+    # The server's user, with its own group and no others: keeping root's group
+    # would apply the group bits (not the "other" ones) of root's folders, such as
+    # a mktemp folder (drwx-----x) above the virtualenv, and exec would be refused.
+    uid: int | None = None
+    gid: int | None = None
+    extra_groups: list[int] | None = None
     try:
         pwfile = root / "pw"
         pwfile.write_text(PASSWORD + "\n")
         if user is not None:
             entry = pwd.getpwnam(user)
+            uid, gid, extra_groups = entry.pw_uid, entry.pw_gid, []
             _let_traverse(root)
             _let_traverse(binaries / "postgres")
             for path in (root, pwfile):
@@ -133,7 +140,9 @@ def embedded_server() -> Iterator[PgServer]:
                 "--locale=C",
                 "--no-sync",
             ],
-            user=user,
+            user=uid,
+            group=gid,
+            extra_groups=extra_groups,
             capture_output=True,
             text=True,
             check=False,
@@ -161,7 +170,9 @@ def embedded_server() -> Iterator[PgServer]:
                     "-c",
                     "max_connections=200",
                 ],
-                user=user,
+                user=uid,
+                group=gid,
+                extra_groups=extra_groups,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
