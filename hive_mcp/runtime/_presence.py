@@ -45,15 +45,17 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 1.0
 ENV_LEASE_EXPIRY = "HIVE_MCP_LEASE_EXPIRY"
+DEFAULT_LEASE_EXPIRY = 8.0
 
 
 def stale_after() -> float:
     """Seconds without a heartbeat after which a runtime counts as gone: its executions
-    are taken over. ``HIVE_MCP_LEASE_EXPIRY`` (default 10); every process sharing a
-    store must use the same value."""
+    are taken over. ``HIVE_MCP_LEASE_EXPIRY`` (default 8: with a scan every second, a
+    dead server's runs resume within 10 s); every process sharing a store must use the
+    same value."""
     text = os.environ.get(ENV_LEASE_EXPIRY, "").strip()
     if not text:
-        return 10.0
+        return DEFAULT_LEASE_EXPIRY
     try:
         value = float(text)
     except ValueError:
