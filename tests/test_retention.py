@@ -276,6 +276,58 @@ async def test_the_runtime_prunes_on_start_and_then_after_every_interval(
             assert not (data / "aging").exists()
 
 
+@pytest.mark.anyio
+async def test_runtimes_sharing_a_store_take_turns_to_prune_it(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    other = SQLiteStore(tmp_path / "store.db")  # a second process's view of the same file
+
+    async def serve(
+        on: SQLiteStore, sleep: FakeSleep, stop: anyio.Event, gone: anyio.Event
+    ) -> None:
+        async with (
+            Journal(on) as journal,
+            AgentRuntime(
+                AgentCatalog(),
+                journal,
+                data_dir=data,
+                retention=RetentionPolicy(30, None),
+                retention_every=3600,
+                now=lambda: NOW,
+                sleep=sleep,
+            ),
+        ):
+            await stop.wait()
+        gone.set()
+
+    stop_a, stop_b, a_gone, b_gone = anyio.Event(), anyio.Event(), anyio.Event(), anyio.Event()
+    with anyio.fail_after(HANG), FakeSleep() as sleep_a, FakeSleep() as sleep_b:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve, store, sleep_a, stop_a, a_gone)
+            assert await sleep_a.asleep.receive() == 3600  # A pruned on start: its turn
+            tg.start_soon(serve, other, sleep_b, stop_b, b_gone)
+            assert await sleep_b.asleep.receive() == 3600
+
+            await fill(store, data, execution("old", DONE, days_idle=40))
+            await sleep_b.wake.send(None)
+            assert await sleep_b.asleep.receive() == 3600
+            assert await kept(store) == {"old"}  # not B's turn while A runs
+            await sleep_a.wake.send(None)
+            assert await sleep_a.asleep.receive() == 3600
+            assert await kept(store) == set()
+
+            await fill(store, data, execution("older", DONE, days_idle=50))
+            stop_a.set()
+            await a_gone.wait()  # A has stopped and given up its turn
+            await sleep_b.wake.send(None)
+            assert await sleep_b.asleep.receive() == 3600
+            assert await kept(store) == set()
+            assert not (data / "older").exists()
+            stop_b.set()
+    await other.close()
+
+
 # -- the command and its settings -----------------------------------------
 
 

@@ -70,6 +70,8 @@ __all__ = ["AgentRuntime", "RuntimeLimits", "record_cancelled"]
 
 log = logging.getLogger(__name__)
 
+RETENTION_LEASE = "retention"  # held by the one runtime on a store that prunes it
+
 _UNFINISHED = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.WAITING_FOR_INPUT)
 _RUNNABLE = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)  # a parked one waits for its answer
 _ENDINGS = (
@@ -626,12 +628,13 @@ class AgentRuntime:
     async def _keep_tidy(self, policy: RetentionPolicy) -> None:
         while True:
             try:
-                report = await self.prune(policy)
+                # Runtimes sharing a store take turns: the one holding the lease prunes.
+                if await self.presence.claim(RETENTION_LEASE) is None:
+                    report = await self.prune(policy)
+                    if report.executions:
+                        log.info("retention removed %d executions", len(report.executions))
             except Exception:  # housekeeping must never take the server down
                 log.exception("pruning old executions failed; trying again later")
-            else:
-                if report.executions:
-                    log.info("retention removed %d executions", len(report.executions))
             await self._sleep(self._retention_every)
 
 
