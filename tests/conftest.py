@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,3 +77,13 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database of this test's own."""
     with pg.fresh_database(pg_server) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store that several processes (or runtimes) of a test share: a SQLite file,
+    or a fresh PostgreSQL database (its URL)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "shared.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url

@@ -23,7 +23,9 @@ from hive_mcp.store import (
     RetentionPolicy,
     RowCounts,
     SQLiteStore,
+    Store,
     WriteBatch,
+    open_store,
     prune,
 )
 from tests.support import HANG
@@ -55,7 +57,7 @@ def execution(
     )
 
 
-async def fill(store: SQLiteStore, data_dir: Path, *records: ExecutionRecord) -> None:
+async def fill(store: Store, data_dir: Path, *records: ExecutionRecord) -> None:
     """Store the executions, each with 3 events, a checkpoint, a node state and a spill file."""
     batch = WriteBatch(executions=list(records))
     for r in records:
@@ -68,7 +70,7 @@ async def fill(store: SQLiteStore, data_dir: Path, *records: ExecutionRecord) ->
     await store.write(batch)
 
 
-async def kept(store: SQLiteStore) -> set[str]:
+async def kept(store: Store) -> set[str]:
     return {s.id for s in await store.execution_stubs()}
 
 
@@ -278,14 +280,12 @@ async def test_the_runtime_prunes_on_start_and_then_after_every_interval(
 
 @pytest.mark.anyio
 async def test_runtimes_sharing_a_store_take_turns_to_prune_it(
-    store: SQLiteStore, tmp_path: Path
+    shared_store: str, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    other = SQLiteStore(tmp_path / "store.db")  # a second process's view of the same file
+    store, other = open_store(shared_store), open_store(shared_store)  # two processes' views
 
-    async def serve(
-        on: SQLiteStore, sleep: FakeSleep, stop: anyio.Event, gone: anyio.Event
-    ) -> None:
+    async def serve(on: Store, sleep: FakeSleep, stop: anyio.Event, gone: anyio.Event) -> None:
         async with (
             Journal(on) as journal,
             AgentRuntime(
@@ -325,6 +325,7 @@ async def test_runtimes_sharing_a_store_take_turns_to_prune_it(
             assert await kept(store) == set()
             assert not (data / "older").exists()
             stop_b.set()
+    await store.close()
     await other.close()
 
 

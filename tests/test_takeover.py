@@ -25,13 +25,10 @@ AGENTS = Path(__file__).resolve().parent / "agents"
 REPO = AGENTS.parent.parent
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The store every replica of a test shares: a SQLite file, or a PostgreSQL database."""
-    if request.param == "sqlite":
-        return str(tmp_path / "shared.db")
-    url: str = request.getfixturevalue("pg_url")
-    return url
+@pytest.fixture
+def shared(shared_store: str) -> str:
+    """The store every replica of a test shares."""
+    return shared_store
 
 
 def replica_env(store: str, agents: str = "waiter") -> dict[str, str]:

@@ -24,7 +24,7 @@ from hive_mcp.runtime import AgentRuntime
 from hive_mcp.server import build_server
 from hive_mcp.server._reload import sync_agents
 from hive_mcp.server._webhooks import signature
-from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore
+from hive_mcp.store import ExecutionRecord, ExecutionStatus, Journal, SQLiteStore, open_store
 from tests.support import HANG, free_port
 from tests.test_mcp_server import call
 from tests.test_transports import TOKEN, authed, http_server
@@ -440,9 +440,9 @@ def test_the_agents_command_says_how_each_agent_starts(
 
 
 async def test_two_servers_on_one_store_fire_each_timer_once(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, shared_store: str
 ) -> None:
-    stores = [SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")]
+    stores = [open_store(shared_store), open_store(shared_store)]
     async with (
         Journal(stores[0]) as first_journal,
         Journal(stores[1]) as second_journal,
