@@ -81,6 +81,7 @@ TERMINAL = ("completed", "failed", "cancelled")
 INVARIANTS = ("terminal", "same_output", "gap_free", "starts_started", "ran_once")
 KILL_KINDS = ("delay", "after_starts", "after_answer", "parallel_results", "branch_effect")
 KILL_WAIT = 6.0  # a kill point that does not come within this is given up for another
+SURVIVOR = 10_000  # the generation number of the replica that is never killed
 PARALLEL_CALLS = 8
 
 _QUESTIONS = (
@@ -260,17 +261,28 @@ def _kill_leftovers() -> None:
 class ServerProcess:
     """``hive-mcp serve --http`` on a home: one generation of the crash run."""
 
-    def __init__(self, generation: int, home: Path, agents: Path, max_concurrent: int) -> None:
+    def __init__(
+        self,
+        generation: int,
+        home: Path,
+        agents: Path,
+        max_concurrent: int,
+        *,
+        ledger: Path | None = None,
+        store: str | None = None,
+    ) -> None:
         self.generation = generation
         self.home = home
         self.log = home.parent / f"{home.name}-serve-{generation}.log"
         self.env = env_for(home) | {
             "HIVE_MCP_AGENTS": str(agents),
             "HIVE_MCP_MAX_CONCURRENT": str(max_concurrent),
-            "HIVE_CRASH_LEDGER": str(ledger_path(home)),
+            "HIVE_CRASH_LEDGER": str(ledger or ledger_path(home)),
             "HIVE_CRASH_LEDGER_SERVER": str(LEDGER_SERVER),
             "HIVE_CRASH_GENERATION": str(generation),
         }
+        if store is not None:
+            self.env["HIVE_MCP_STORE"] = store
         self.killed = False
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
@@ -399,7 +411,15 @@ class _Generation:
 
 
 class MixDriver:
-    """Runs a mix against generations of servers on one home until all executions end."""
+    """Runs a mix against generations of servers on one home until all executions end.
+
+    With ``store`` (a PostgreSQL URL) it runs replicas instead: each generation is
+    a server with a home of its own on that store, beside a *survivor* server that
+    runs from the start to the end and is never killed. A killed generation's
+    executions are taken over by the survivor (or by the next generation), the
+    harness answers and follows through the current generation, and the outcomes
+    are read from the survivor.
+    """
 
     def __init__(
         self,
@@ -411,7 +431,9 @@ class MixDriver:
         seed: int,
         max_concurrent: int,
         time_limit: float,
+        store: str | None = None,
     ) -> None:
+        self.store = store
         self.plans = plans
         self.home = home
         self.agents = agents
@@ -428,13 +450,40 @@ class MixDriver:
         self.kills: list[Kill] = []
         self.answers = 0
 
+    def _server(self, generation: int) -> ServerProcess:
+        if self.store is None:
+            return ServerProcess(generation, self.home, self.agents, self.max_concurrent)
+        return ServerProcess(
+            generation,
+            self.home / f"replica-{generation}",
+            self.agents,
+            self.max_concurrent,
+            ledger=ledger_path(self.home),
+            store=self.store,
+        )
+
     async def run(self) -> MixRun:
         """Kill and restart until every execution is terminal (or time is up); then collect."""
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.store is None:
+            return await self._run(None)
+        survivor = self._server(SURVIVOR)
+        await survivor.start()
+        try:
+            return await self._run(survivor)
+        finally:
+            with anyio.CancelScope(shield=True):
+                code = await survivor.stop()
+            if code != 0:
+                raise CrashHarnessError(
+                    f"the survivor exited {code} on SIGTERM, not 0; its log:\n{survivor.log_tail()}"
+                )
+
+    async def _run(self, survivor: ServerProcess | None) -> MixRun:
         deadline = time.monotonic() + self.time_limit
         generation, server, finished = 0, None, False
         while not finished and time.monotonic() < deadline:
-            server = ServerProcess(generation, self.home, self.agents, self.max_concurrent)
+            server = self._server(generation)
             await server.start()
             rng = random.Random(f"{self.seed}:{generation}")
             kill = self.schedule[len(self.kills)] if len(self.kills) < self.max_kills else None
@@ -450,11 +499,11 @@ class MixDriver:
                 await server.wait()
                 generation += 1
         if server is None or not server.alive():  # time ran out at a kill: one more to read
-            server = ServerProcess(generation, self.home, self.agents, self.max_concurrent)
+            server = self._server(generation)
             await server.start()
         try:
             with anyio.fail_after(120):
-                outcomes = await self._collect(server)
+                outcomes = await self._collect(survivor or server)
         finally:
             code = await server.stop()
         if code != 0:
@@ -732,6 +781,8 @@ def side_effect_problems(
                 f"generations {gens}): it ran again after its result was recorded"
             )
             continue
+        # The ledger's lines are in the order the runs happened (appended, fsynced).
+        position = len(lines)
         if records:
             gen, run = records[0]
             rest = [r for r in lines if (r["gen"], r["run"]) != (gen, run)]
@@ -739,10 +790,15 @@ def side_effect_problems(
                 problems.append(
                     f"{key}: the recorded run {run} (generation {gen}) is not in the ledger"
                 )
+            else:
+                position = next(
+                    i for i, r in enumerate(lines) if (r["gen"], r["run"]) == (gen, run)
+                )
         else:
             gen, rest = -1, lines
+        later = {id(r) for r in lines[position + 1 :]}
         for r in rest:
-            if records and r["gen"] > gen:
+            if records and (r["gen"] > gen or id(r) in later):
                 problems.append(
                     f"{key}: ran again in generation {r['gen']} after generation {gen} "
                     "recorded its result"
@@ -772,6 +828,8 @@ class CrashConfig:
     seed: int = 1
     max_concurrent: int = 3
     time_limit: float = 120.0  # per run of the mix; the reference run gets the same
+    # PostgreSQL URLs (reference run, crash run): run replicas on them, as MixDriver says
+    stores: tuple[str, str] | None = None
 
 
 async def crash_test(
@@ -783,6 +841,7 @@ async def crash_test(
     agents = agents_folder(workdir / "agents")
 
     def driver(name: str, kills: int) -> MixDriver:
+        store = None if config.stores is None else config.stores[kills > 0]
         return MixDriver(
             plans,
             workdir / name,
@@ -791,6 +850,7 @@ async def crash_test(
             seed=config.seed,
             max_concurrent=config.max_concurrent,
             time_limit=config.time_limit,
+            store=store,
         )
 
     reference = await driver("reference", 0).run()
